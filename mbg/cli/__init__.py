@@ -1,0 +1,21 @@
+"""The umbrella ``mbg`` command. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .dataset import dataset_group
+from .month import month_command
+from .root import init_command
+
+
+@click.group()
+@click.version_option(__version__, prog_name="mbg")
+def main() -> None:
+    """mbg: telephony billing toolkit (collectors, datasets, rating, charges, reports)."""
+
+
+main.add_command(init_command)
+main.add_command(dataset_group)
+main.add_command(month_command)
