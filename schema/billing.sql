@@ -8,6 +8,7 @@ CREATE TABLE accounts (
   name    TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 
+-- A number has at most one row valid on any day (checked by mbg load).
 CREATE TABLE numbers (
   number     TEXT NOT NULL,            -- A-number, or a port/channel name
   account    TEXT NOT NULL,
@@ -20,12 +21,12 @@ CREATE TABLE tariffs (
   tariff       TEXT NOT NULL,
   prefix       TEXT NOT NULL,          -- '' catches all
   direction    TEXT NOT NULL DEFAULT '',
-  price        TEXT NOT NULL,          -- per minute, exact decimal string
-  first        INTEGER NOT NULL DEFAULT 1,
-  next         INTEGER NOT NULL DEFAULT 1,
-  connect_fee  INTEGER NOT NULL DEFAULT 0,  -- minor units
-  free_seconds INTEGER NOT NULL DEFAULT 0,
-  bucket       TEXT,                   -- NULL = none
+  price        TEXT NOT NULL,          -- per minute, exact decimal string ('0.45')
+  first        INTEGER NOT NULL DEFAULT 1,  -- first increment, seconds (>= 1)
+  next         INTEGER NOT NULL DEFAULT 1,  -- next increments, seconds (>= 1)
+  connect_fee  TEXT NOT NULL DEFAULT '0',   -- exact decimal string: added before the one rounding
+  free_seconds INTEGER NOT NULL DEFAULT 0,  -- calls up to this long bill 0 s
+  bucket       TEXT,                   -- NULL = none; else a bucket of the same tariff
   PRIMARY KEY (tariff, prefix)
 ) WITHOUT ROWID;
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .charges import cost_command
 from .dataset import dataset_group
 from .month import month_command
+from .planner import planner_command
+from .refdata import dump_command, load_command
 from .root import init_command
 
 
@@ -19,3 +22,7 @@ def main() -> None:
 main.add_command(init_command)
 main.add_command(dataset_group)
 main.add_command(month_command)
+main.add_command(load_command)
+main.add_command(dump_command)
+main.add_command(cost_command)
+main.add_command(planner_command)
