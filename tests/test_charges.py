@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import subprocess
+from decimal import Decimal
 
 import pytest
 
@@ -12,7 +15,7 @@ from mbg.charges import daily_share
 from mbg.dates import month_days, parse_month
 from mbg.root import Root
 
-from .charges_helpers import charges, insert, make_root, mbg, query, total
+from .charges_helpers import charges, insert, make_root, mbg, query, total, write_csv
 from .conftest import command, run_env
 
 MONTHS = {"2023-02": 28, "2024-02": 29, "2009-11": 30, "2009-10": 31}
@@ -213,3 +216,65 @@ def test_installed_scripts_charge_a_month_from_month_xargs(fees_root):
     assert charges(fees_root) == first
     out = subprocess.run([command("billing_cost_daily"), "2009-11-31"], capture_output=True, text=True, env=env)
     assert out.returncode == 2 and "bad day '2009-11-31'" in out.stderr
+
+
+def load_operator_month(root: Root, tmp_path) -> None:
+    """A month as an operator loads it: CSV files through `mbg load`, in load order."""
+    files = {
+        "accounts": "account,name\na1,Alpha\na2,Beta\na3,Gamma\n",
+        "services": "service,name,monthly_fee,daily_fee,tariff\n"
+                    "basic,Basic,299.99,,\npremium,Premium,1000000.00,,\n"
+                    "kop,Kopeck,0.01,,\ntv,TV,,3.50,\nboth,Both,3000.00,12.34,\n",
+        "subscriptions": "account,service,start,stop\n"
+                         "a1,basic,2009-10-01,\na2,kop,2009-11-01,\n"
+                         "a3,tv,2009-11-10,2009-11-20\na3,both,2009-11-30,\n",
+        "schedule": "date,account,action,service,new_service\n"
+                    "2009-11-15,a1,switch,basic,premium\n2009-11-25,a2,stop,kop,\n",
+    }
+    for kind, text in files.items():
+        path = write_csv(tmp_path / f"{kind}.csv", text)
+        result = mbg(root, "load", kind, str(path))
+        assert result.exit_code == 0, result.output
+
+
+def dumped_totals(root: Root) -> tuple[str, dict[tuple[str, str], Decimal]]:
+    result = mbg(root, "dump", "charges")
+    assert result.exit_code == 0, result.output
+    totals: dict[tuple[str, str], Decimal] = {}
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    for row in rows:
+        key = (row["account"], row["service"])
+        totals[key] = totals.get(key, Decimal(0)) + Decimal(row["amount"])
+    return result.stdout, totals
+
+
+EXPECTED_NOVEMBER = {
+    ("a1", "basic"): Decimal("139.99"),  # days 1-14 of 299.99: floor(14 * 29999 / 30)
+    ("a1", "premium"): Decimal("533333.34"),  # days 15-30 of 1000000.00
+    ("a2", "kop"): Decimal("0.00"),  # days 1-24 of 0.01: the kopeck falls on the 30th
+    ("a3", "tv"): Decimal("35.00"),  # days 10-19 at 3.50 a day
+    ("a3", "both"): Decimal("12.34"),  # the daily fee wins over the monthly one
+}
+
+
+def test_operator_month_by_cron_and_by_catch_up(tmp_path):
+    """Cron every day (planner, then cost) and a catch-up at the month's end give the same
+    charges, to the kopeck, read back with `mbg dump charges`."""
+    days = days_of("2009-11")
+    daily = make_root(tmp_path / "daily")
+    load_operator_month(daily, tmp_path)
+    for day in days:
+        assert mbg(daily, "planner", day).exit_code == 0
+        assert mbg(daily, "cost", day).exit_code == 0
+    text, totals = dumped_totals(daily)
+    assert totals == EXPECTED_NOVEMBER
+    assert "2009-11-15,a1,premium,33333.34\n" in text  # 1500000000 // 30 - 1400000000 // 30
+    assert "2009-11-15,a1,basic" not in text
+
+    late = make_root(tmp_path / "late")
+    load_operator_month(late, tmp_path)
+    assert mbg(late, "planner", "2009-11-30").exit_code == 0
+    assert mbg(late, "cost", *days).exit_code == 0
+    assert dumped_totals(late) == (text, totals)
+    schedule = mbg(late, "dump", "schedule").stdout
+    assert schedule.count(",done,") == 2
