@@ -9,7 +9,9 @@ from .charges import cost_command
 from .dataset import dataset_group
 from .month import month_command
 from .planner import planner_command
+from .rating import rate_command
 from .refdata import dump_command, load_command
+from .report import report_command
 from .root import init_command
 
 
@@ -26,3 +28,5 @@ main.add_command(load_command)
 main.add_command(dump_command)
 main.add_command(cost_command)
 main.add_command(planner_command)
+main.add_command(rate_command)
+main.add_command(report_command)

@@ -1,0 +1,205 @@
+"""Reference data for rating, loaded once per run into plain dicts (SPEC sections 5 and 7).
+
+The rating loop asks four questions per call; each is answered here from memory, never
+by a query: which account has this number on this day (``account_for``), which tariffs
+the account has that day (``plan_tariffs``), which route tariff the outgoing channel
+takes (``route_tariff``), and which rate of a tariff has the longest prefix of the called
+number (``find_rate``). Then ``billed_seconds`` and ``Rate.amount`` do the arithmetic.
+
+Money is exact: a rate's price and connect fee are decimal strings turned into integer
+numerators over one power of ten, so that the amount of a call, in minor units, is the
+fraction ``(fee_n + c * price_n) / denominator``, rounded once by the settings' mode.
+That equals the Decimal definition ``connect_fee + c * price / 60`` rounded to
+``money_decimals`` (tests check both ways).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import apsw
+
+from .errors import InputError
+
+ROUNDERS = ("half-up", "half-even", "up", "down")
+
+
+def round_fraction(numerator: int, denominator: int, rounding: str) -> int:
+    """numerator / denominator (both >= 0) rounded to an integer by the named mode."""
+    q, r = divmod(numerator, denominator)
+    if r == 0 or rounding == "down":
+        return q
+    if rounding == "up":
+        return q + 1
+    twice = 2 * r
+    if twice > denominator:
+        return q + 1
+    if twice < denominator:
+        return q
+    if rounding == "half-up":
+        return q + 1
+    return q + (q & 1)  # half-even: to the even neighbour
+
+
+def _scaled(text: str) -> tuple[int, int]:
+    """'0.4500' -> (4500, 4): an exact decimal as an integer over 10**places."""
+    value = Decimal(text)
+    exponent = -value.as_tuple().exponent if value.as_tuple().exponent < 0 else 0
+    return int(value.scaleb(exponent)), exponent
+
+
+class Rate:
+    """One row of tariffs, ready for arithmetic."""
+
+    __slots__ = ("tariff", "prefix", "direction", "price", "first", "next", "connect_fee",
+                 "free_seconds", "bucket", "bucket_size", "fee_n", "price_n", "denominator",
+                 "rounding")
+
+    def __init__(self, tariff: str, prefix: str, direction: str, price: str, first: int,
+                 next_: int, connect_fee: str, free_seconds: int, bucket: str | None,
+                 decimals: int, rounding: str) -> None:
+        self.tariff, self.prefix, self.direction = tariff, prefix, direction
+        self.price, self.first, self.next = price, first, next_
+        self.connect_fee, self.free_seconds, self.bucket = connect_fee, free_seconds, bucket
+        self.bucket_size = 0
+        price_int, price_places = _scaled(price)
+        fee_int, fee_places = _scaled(connect_fee)
+        places = max(price_places, fee_places)
+        minor = 10**decimals
+        # amount in minor units = (fee * 60 + c * price) * 10**decimals / 60
+        self.fee_n = fee_int * 10 ** (places - fee_places) * 60 * minor
+        self.price_n = price_int * 10 ** (places - price_places) * minor
+        self.denominator = 60 * 10**places
+        self.rounding = rounding
+
+    def amount(self, charged_seconds: int) -> int:
+        """connect_fee + charged_seconds * price / 60, in minor units, rounded once."""
+        return round_fraction(self.fee_n + charged_seconds * self.price_n, self.denominator,
+                              self.rounding)
+
+    def exact_amount(self, charged_seconds: int) -> tuple[int, int]:
+        """The unrounded amount in minor units as (numerator, denominator), for explain."""
+        return self.fee_n + charged_seconds * self.price_n, self.denominator
+
+
+def billed_seconds(billsec: int, rate: Rate) -> int:
+    """SPEC 7.5: free seconds, then the first increment, then whole next increments."""
+    if billsec <= rate.free_seconds:
+        return 0
+    first = rate.first
+    if billsec <= first:
+        return first
+    step = rate.next
+    return first + -(-(billsec - first) // step) * step
+
+
+@dataclass
+class Tariff:
+    name: str
+    rates: dict[str, Rate] = field(default_factory=dict)  # prefix -> rate
+    lengths: tuple[int, ...] = ()  # prefix lengths present, longest first
+
+    def find_rate(self, number: str) -> Rate | None:
+        """The rate of the longest prefix of ``number`` ('' matches every number)."""
+        rates = self.rates
+        size = len(number)
+        for k in self.lengths:
+            if k <= size:
+                rate = rates.get(number[:k])
+                if rate is not None:
+                    return rate
+        return None
+
+
+@dataclass
+class Reference:
+    """Everything rating needs from billing.db, for one run."""
+
+    tariffs: dict[str, Tariff]
+    numbers: dict[str, list[tuple[str, str | None, str]]]  # number -> [(from, to, account)]
+    plans: dict[str, list[tuple[str, str | None, str, str]]]  # account -> [(start, stop, service, tariff)]
+    routes: list[tuple[str, str]]  # (pattern, tariff), first match wins
+    buckets: dict[tuple[str, str], int]  # (tariff, bucket) -> seconds per month
+    _route_cache: dict[str, str | None] = field(default_factory=dict)
+
+    def account_row(self, number: str, day: str) -> tuple[str, str | None, str] | None:
+        """The numbers row (valid_from, valid_to, account) of ``number`` valid on ``day``."""
+        for row in self.numbers.get(number, ()):
+            if row[0] <= day and (row[1] is None or day < row[1]):
+                return row
+        return None
+
+    def account_for(self, number: str, day: str) -> str | None:
+        row = self.account_row(number, day)
+        return row[2] if row else None
+
+    def plan_rows(self, account: str, day: str) -> list[tuple[str, str | None, str, str]]:
+        """The account's subscriptions to telephony services active on ``day``."""
+        return [p for p in self.plans.get(account, ())
+                if p[0] <= day and (p[1] is None or day < p[1])]
+
+    def plan_tariffs(self, account: str, day: str) -> tuple[str, ...]:
+        """The distinct tariffs of those subscriptions, in (service, start) order."""
+        names: list[str] = []
+        for p in self.plan_rows(account, day):
+            if p[3] not in names:
+                names.append(p[3])
+        return tuple(names)
+
+    def route_tariff(self, dstchannel: str) -> str | None:
+        """The tariff of the first route whose glob pattern matches the outgoing channel."""
+        cache = self._route_cache
+        if dstchannel in cache:
+            return cache[dstchannel]
+        found = self.route_match(dstchannel)
+        cache[dstchannel] = found[1] if found else None
+        return cache[dstchannel]
+
+    def route_match(self, dstchannel: str) -> tuple[str, str] | None:
+        for pattern, tariff in self.routes:
+            if fnmatch.fnmatchcase(dstchannel, pattern):
+                return pattern, tariff
+        return None
+
+
+def load_reference(conn: apsw.Connection, decimals: int, rounding: str) -> Reference:
+    """Read billing.db into memory. A rate naming a bucket its tariff lacks is an InputError."""
+    if rounding not in ROUNDERS:
+        raise InputError(f"unknown rounding {rounding!r}")
+    conn.execute("BEGIN")
+    try:
+        buckets = {(t, b): s for t, b, s in conn.execute("SELECT tariff, bucket, seconds FROM buckets")}
+        tariffs: dict[str, Tariff] = {}
+        for row in conn.execute(
+            "SELECT tariff, prefix, direction, price, first, next, connect_fee, free_seconds, "
+            "bucket FROM tariffs ORDER BY tariff, prefix"
+        ):
+            rate = Rate(*row, decimals=decimals, rounding=rounding)
+            if rate.bucket is not None:
+                if (rate.tariff, rate.bucket) not in buckets:
+                    raise InputError(
+                        f"tariff {rate.tariff!r}: the rate of prefix {rate.prefix!r} names bucket "
+                        f"{rate.bucket!r}, which the tariff does not define (mbg load buckets)"
+                    )
+                rate.bucket_size = buckets[(rate.tariff, rate.bucket)]
+            tariffs.setdefault(rate.tariff, Tariff(rate.tariff)).rates[rate.prefix] = rate
+        for tariff in tariffs.values():
+            tariff.lengths = tuple(sorted({len(p) for p in tariff.rates}, reverse=True))
+        numbers: dict[str, list] = {}
+        for number, account, valid_from, valid_to in conn.execute(
+            "SELECT number, account, valid_from, valid_to FROM numbers ORDER BY number, valid_from"
+        ):
+            numbers.setdefault(number, []).append((valid_from, valid_to, account))
+        plans: dict[str, list] = {}
+        for account, start, stop, service, tariff in conn.execute(
+            "SELECT s.account, s.start, s.stop, s.service, v.tariff FROM subscriptions s "
+            "JOIN services v ON v.service = s.service WHERE v.tariff IS NOT NULL "
+            "ORDER BY s.account, s.service, s.start"
+        ):
+            plans.setdefault(account, []).append((start, stop, service, tariff))
+        routes = conn.execute("SELECT pattern, tariff FROM routes ORDER BY position").fetchall()
+    finally:
+        conn.execute("COMMIT")
+    return Reference(tariffs, numbers, plans, [tuple(r) for r in routes], buckets)
