@@ -19,6 +19,7 @@ Decisions where the SPEC is silent:
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,13 +27,13 @@ from dataclasses import dataclass, field
 import apsw
 
 from . import db
-from .dates import month_days
 
 
 def daily_share(monthly_fee: int, day: dt.date) -> int:
     """The share of a monthly fee (minor units) charged on ``day``, by the floor formula."""
-    n = len(month_days(day))
+    n = calendar.monthrange(day.year, day.month)[1]
     k = day.day
+    # Python's // is floor division, negative fees (a discount) included.
     return (k * monthly_fee) // n - ((k - 1) * monthly_fee) // n
 
 
@@ -67,13 +68,15 @@ def day_charges(conn: apsw.Connection, day: dt.date) -> tuple[list[tuple], list[
     subscriptions that cannot be priced because their service is unknown."""
     text = day.isoformat()
     rows, unknown = [], []
+    amounts: dict[str, int | None] = {}  # per service: many subscriptions share a few services
     for account, service, start, known, monthly_fee, daily_fee in conn.execute(_ACTIVE, (text,)):
         if not known:
             unknown.append((account, service, start))
             continue
-        amount = day_amount(monthly_fee, daily_fee, day)
-        if amount is not None:
-            rows.append((text, account, service, start, amount))
+        if service not in amounts:
+            amounts[service] = day_amount(monthly_fee, daily_fee, day)
+        if amounts[service] is not None:
+            rows.append((text, account, service, start, amounts[service]))
     return rows, unknown
 
 
