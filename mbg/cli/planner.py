@@ -18,10 +18,10 @@ from .options import handle_errors, root_option, summary
 def planner_command(day: str, dry_run: bool, root: Root) -> None:
     """Apply every schedule entry not yet done whose date is on or before DAY.
 
-    Entries are applied oldest first (start, stop, switch); each is marked done, or
-    failed with its reason and tried again on the next run. One line per entry on
-    stdout; exit 3 when any entry failed. Run it before billing-cost-daily for the
-    same day.
+    Entries (start, stop, switch) are applied oldest date first, so missed days are
+    caught up in order; each is marked done, or failed with its reason and tried again
+    on the next run. One line per entry on stdout; exit 3 when any entry failed. Run it
+    before billing-cost-daily for the same day.
     """
     when = parse_day(day)
     conn = db.connect(root.require().billing_db, "billing")
