@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .charges import cost_command
 from .dataset import dataset_group
+from .demo import demo_command
 from .month import month_command
 from .planner import planner_command
 from .rating import rate_command
@@ -30,3 +31,4 @@ main.add_command(cost_command)
 main.add_command(planner_command)
 main.add_command(rate_command)
 main.add_command(report_command)
+main.add_command(demo_command)

@@ -1,0 +1,120 @@
+"""mbg demo [--root DIR]: the whole toolkit on built-in sample data, in seconds, offline.
+
+Every step is a real command: the collectors run as subprocesses reading the sample
+logs on stdin (a real pipe, as in ``zcat log | telephony-agent-tacacs``); the other
+steps run the same click commands in this process. The narrative goes to stdout with
+the equivalent shell command of each step, the commands' own summaries to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from .. import demo
+from ..dates import month_days
+from ..errors import MbgError
+from ..root import Root
+
+
+@click.command("demo")
+@click.option(
+    "--root", "-root", "root_path",
+    type=click.Path(file_okay=False, path_type=Path), default=demo.DEFAULT_ROOT,
+    show_default=True,
+    help="Where to build the sample MBGROOT. An existing folder must be empty or an "
+    "earlier demo's (it is replaced).",
+)
+def demo_command(root_path: Path) -> None:
+    """Build a sample MBGROOT, collect, rate, plan, charge and report a sample month.
+
+    Loads sample customers, numbers, tariffs (with a bucket and provider routes),
+    services, subscriptions and a schedule; pipes sample logs of all three collectors
+    (callbuilder, tacacs, asterisk), bad lines included, through the collectors; rates
+    October 2009 with mediation rules; applies the schedule; charges every day of the
+    month; prints the report and the next commands to try.
+    """
+    try:
+        root = demo.prepare_root(root_path)
+    except MbgError as e:
+        raise click.ClickException(str(e)) from None
+    env_root = shlex.quote(str(root.path))
+    month = f"{demo.MONTH:%Y-%m}"
+    days = [d.isoformat() for d in month_days(demo.MONTH)]
+    say(f"Sample MBGROOT: {root.path}")
+    say(f"  settings {root.settings_file.name} (Moscow time, 2 decimals), mediation rules "
+        f"{root.mediation_file.name}")
+
+    step("Reference data (customers, numbers, tariffs, services, schedule)")
+    for kind, name in demo.REFERENCE:
+        path = demo.sample_file(name)
+        run(root, f"mbg load {kind} {name}", ["load", kind, str(path)])
+
+    step(f"Collectors: sample logs of {month} piped in, bad lines rejected and kept")
+    for agent, name, options in demo.LOGS:
+        collect(root, agent, demo.sample_file(name), options)
+
+    step("Rating (mediation rules, accounts, tariffs, bucket, provider routes)")
+    run(root, f"telephony-rating-monthly {month}-01", ["rate", month])
+
+    step("Planner (scheduled service changes), then the month's subscription charges")
+    run(root, f"billing-planner-daily {days[-1]}", ["planner", days[-1]])
+    run(root, f"billing-cost-daily $(month {month}-01 | xargs)", ["cost", *days])
+
+    step(f"Report of {month}")
+    run(root, f"mbg report {month}", ["report", month], quiet=True)
+
+    say("")
+    say("Next, try:")
+    say(f"  export MBGROOT={env_root}")
+    for command in (
+        f"mbg report {month} --account acme        # every call of one customer",
+        f"mbg report {month} --format csv          # or json: for programs",
+        f"mbg status {month}                       # calls, rated, unrated by reason",
+        f"mbg explain {month} 1                    # how call 1 was priced",
+        f"mbg mediate {month}                      # what the rules did to each call",
+        "mbg dump charges                          # every daily charge",
+        f"telephony-rating-monthly-force {month}-01 # re-rate the month from scratch",
+        f"ls {root.dataset_dir}/reject             # the rejected lines, kept",
+    ):
+        say(f"  {command}")
+
+
+def say(text: str) -> None:
+    click.echo(text)
+
+
+def step(title: str) -> None:
+    click.echo("")
+    click.echo(click.style(f"== {title}", bold=True))
+
+
+def run(root: Root, shown: str, args: list[str], quiet: bool = False) -> None:
+    """Run one mbg command in this process, as the operator would from the shell."""
+    from . import main  # here, not at import time: mbg.cli imports this module
+
+    if not quiet:
+        say(f"$ {shown}")
+    code = main.main(args=[*args, "--root", str(root.path)], prog_name="mbg",
+                     standalone_mode=False)
+    # 3: done, with rejected records or failed schedule entries: worth seeing, not fatal.
+    if code not in (None, 0, 3):
+        raise click.ClickException(f"demo step failed: {shown} (exit {code})")
+
+
+def collect(root: Root, agent: str, log: Path, options: tuple[str, ...]) -> None:
+    """Pipe one sample log into a collector process (the same code as the utility)."""
+    say(f"$ telephony-agent-{agent} {' '.join(shlex.quote(o) for o in options)} < {log.name}")
+    env = dict(os.environ, MBGROOT=str(root.path))
+    command = [sys.executable, "-m", "mbg", "agent", agent, "--dataset", str(root.dataset_dir),
+               *options]
+    sys.stdout.flush()
+    with open(log, "rb") as stdin:
+        done = subprocess.run(command, stdin=stdin, env=env)
+    if done.returncode not in (0, 3):
+        raise click.ClickException(f"demo step failed: telephony-agent-{agent} (exit {done.returncode})")
