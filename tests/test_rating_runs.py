@@ -1,0 +1,210 @@
+"""Incremental and force runs: never touching rated calls, counters that continue, force
+atomic under SIGKILL, and rating beside a real concurrent collector process."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from mbg import db
+from mbg.rating import force_month, rate_month
+from mbg.tariffs import load_reference
+
+from .conftest import command, run_env
+from .rating_helpers import add_calls, amounts, call, costs, mbg, query, results, setup_root
+
+REFERENCE = dict(
+    accounts="\n".join(f"A{i},Customer {i}" for i in range(10)),
+    numbers="\n".join(f"49500000{i},A{i},2009-01-01," for i in range(10)),
+    tariffs="""
+T,,other,0.50,1,1,,,
+T,7,long,1.10,30,6,0.05,3,
+T,7495,city,0.45,60,60,,,mins
+T,8,intl,2.35,1,1,0.10,,intl
+P,,,0.12,1,1,,,
+P,7495,,0.07,60,60,,,pool
+""",
+    buckets="T,mins,600\nT,intl,90\nP,pool,3000",
+    routes="C01*,P",
+    services="phone,Phone,,,T",
+    subscriptions="\n".join(f"A{i},phone,2009-01-01," for i in range(8)),
+)
+
+
+def random_calls(n: int, seed: int) -> list[tuple]:
+    """Calls of October in calldate order: known and unknown numbers, every prefix, buckets."""
+    rng = random.Random(seed)
+    calls = []
+    for i in range(n):
+        sec = i * (30 * 86400 // n)
+        day, rest = divmod(sec, 86400)
+        calldate = f"2009-10-{day + 1:02d} {rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+        src = rng.choice([f"49500000{rng.randrange(10)}", "4990000000"])
+        dst = rng.choice(["7495", "7812", "81", "3", ""]) + str(rng.randrange(10**6))
+        billsec = rng.choice([0, 1, 3, 29, 31, 60, 61, rng.randrange(600)])
+        calls.append(call(calldate, src, dst, billsec, f"c{seed}-{i}",
+                          dstchannel=rng.choice(["C0100001", "C0200002", ""])))
+    return calls
+
+
+def test_incremental_in_calldate_order_equals_force(tmp_path):
+    root = setup_root(tmp_path / "r", **REFERENCE)
+    calls = random_calls(3000, seed=7)
+    ref_conn = db.connect(root / "data" / "billing.db", "billing", readonly=True)
+    ref = load_reference(ref_conn, 2, "half-up")
+    ref_conn.close()
+    # calls arrive in six parts; each part rated incrementally in small batches
+    for part in range(6):
+        path = add_calls(root, calls[part * 500:(part + 1) * 500])
+        conn = db.connect(path, "dataset")
+        result = rate_month(conn, ref, batch_size=97)
+        conn.close()
+        assert result.calls == 500
+    incremental = results(path)
+    assert len(incremental[0]) > 1500 and incremental[2]  # costs and counters in use
+    # a used-up bucket is capped at its size, and some calls paid part of their seconds
+    assert ("A1", "T", "intl", 90) in incremental[2]
+    assert any(0 < r[10] < r[9] for r in incremental[0])
+    conn = db.connect(path, "dataset")
+    forced = force_month(conn, ref, chunk_size=333)
+    conn.close()
+    assert forced.calls == 3000
+    assert results(path) == incremental
+    # the command line gives the same again
+    assert mbg("rate", "--force", "2009-10", "--root", root).exit_code == 0
+    assert results(path) == incremental
+
+
+def test_incremental_never_touches_rated_calls_and_counters_continue(tmp_path):
+    root = setup_root(tmp_path / "r", accounts="A1,x", numbers="111,A1,2009-01-01,",
+                      tariffs="T,,,0.60,60,60,,,m", buckets="T,m,100",
+                      services="phone,,,,T", subscriptions="A1,phone,2009-01-01,")
+    path = add_calls(root, [call("2009-10-01 10:00:00", "111", "1", 30, "first")])
+    assert mbg("rate", "2009-10", "--root", root).exit_code == 0
+    assert costs(path)["first"][0][4:] == (60, 60, 0)  # 60 s from the bucket, 40 left
+    # the price changes; the rated call keeps its cost, the next one uses the rest of the bucket
+    (root / "t.csv").write_text("tariff,prefix,direction,price,first,next,connect_fee,free_seconds,"
+                                "bucket\nT,,,1.20,60,60,,,m\n")
+    assert mbg("load", "tariffs", root / "t.csv", "--root", root).exit_code == 0
+    add_calls(root, [call("2009-10-02 10:00:00", "111", "1", 90, "second")])
+    result = mbg("rate", "2009-10", "--root", root)
+    assert "rated 1 calls" in result.output
+    # second: 120 s, 40 left in the bucket, 80 s at 1.20 = 1.60
+    assert costs(path) == {"first": [("T", "A1", "", "1", 60, 60, 0)],
+                           "second": [("T", "A1", "", "1", 120, 40, 160)]}
+    assert query(path, "SELECT * FROM telephony_counter") == [("A1", "T", "m", 100)]
+    # force re-rates both at the new price: first 60 s from the bucket, second 40 + 80 paid
+    assert mbg("rate", "--force", "2009-10", "--root", root).exit_code == 0
+    assert amounts(path) == {"first": 0, "second": 160}
+
+
+def test_late_call_is_placed_by_force(tmp_path):
+    root = setup_root(tmp_path / "r", accounts="A1,x", numbers="111,A1,2009-01-01,",
+                      tariffs="T,,,0.60,60,60,,,m", buckets="T,m,60",
+                      services="phone,,,,T", subscriptions="A1,phone,2009-01-01,")
+    path = add_calls(root, [call("2009-10-05 10:00:00", "111", "1", 60, "later")])
+    assert mbg("rate", "2009-10", "--root", root).exit_code == 0
+    add_calls(root, [call("2009-10-01 10:00:00", "111", "1", 60, "earlier (merged late)")])
+    assert mbg("rate", "2009-10", "--root", root).exit_code == 0
+    assert amounts(path) == {"later": 0, "earlier (merged late)": 60}
+    assert mbg("rate", "--force", "2009-10", "--root", root).exit_code == 0
+    assert amounts(path) == {"later": 60, "earlier (merged late)": 0}
+
+
+def _fill_big(root, n: int):
+    path = add_calls(root, random_calls(10, seed=1))
+    con = db.connect(path, "dataset")
+    with db.write_transaction(con):
+        con.execute(
+            "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?) "
+            "INSERT INTO telephony_log (source, calldate, src, dst, channel, dstchannel, duration, "
+            "billsec, callid) SELECT 'big', printf('2009-10-%02d %02d:%02d:%02d', 1 + i % 28, "
+            "i / 3600 % 24, i / 60 % 60, i % 60), printf('49500000%d', i % 10), "
+            "printf('7495%07d', i * 7 % 9999991), '', 'C01', i % 600, i % 300, 'big-' || i FROM seq",
+            (n,))
+    con.close()
+    return path
+
+
+def test_force_killed_at_any_instant_leaves_previous_results(tmp_path):
+    root = setup_root(tmp_path / "r", **REFERENCE)
+    path = _fill_big(root, 30_000)
+    assert mbg("rate", "2009-10", "--root", root).exit_code == 0
+    before = results(path)
+    # a new price: a completed force would change every amount
+    (root / "t.csv").write_text("tariff,prefix,direction,price,first,next,connect_fee,free_seconds,"
+                                "bucket\nT,7495,city,9.99,1,1,,,\nP,7495,,5.55,1,1,,,\n")
+    assert mbg("load", "tariffs", root / "t.csv", "--root", root).exit_code == 0
+    wal = path.with_name(path.name + "-wal")
+    for delay_bytes in (1 << 20, 3 << 20):
+        start_size = wal.stat().st_size if wal.exists() else 0
+        proc = subprocess.Popen([command("telephony-rating-monthly-force"), "2009-10"],
+                                env=run_env(MBGROOT=str(root)), stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        # wait until the force has written uncommitted pages to the WAL: it is mid-transaction
+        while (wal.stat().st_size if wal.exists() else 0) < start_size + delay_bytes:
+            assert proc.poll() is None, "force finished before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        assert results(path) == before
+        assert query(path, "PRAGMA integrity_check") == [("ok",)]
+    result = subprocess.run([command("telephony-rating-monthly-force"), "2009-10"],
+                            env=run_env(MBGROOT=str(root)), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert results(path) != before
+
+
+WRITER = r"""
+import sys
+from mbg import db
+path, parts, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+sql = ("INSERT INTO telephony_log (source, calldate, src, dst, channel, dstchannel, duration, "
+       "billsec, callid) VALUES (?,?,?,?,?,?,?,?,?)")
+conn = db.connect(path, "dataset", create=True)
+n = 0
+for part in range(parts):
+    rows = []
+    for _ in range(per):
+        n += 1
+        s = n * 7
+        calldate = "2009-10-%02d %02d:%02d:%02d" % (1 + s // 86400, s // 3600 % 24, s // 60 % 60, s % 60)
+        rows.append(("w", calldate, "49500000%d" % (n % 10), "7495%07d" % n, "", "C01", 70, n % 200, "w%d" % n))
+    with db.write_transaction(conn):
+        conn.executemany(sql, rows)
+print(n)
+"""
+
+
+def test_rating_beside_a_concurrent_collector(tmp_path):
+    root = setup_root(tmp_path / "r", **REFERENCE)
+    path = root / "dataset" / "telephony" / "2009-10-01.db"
+    db.connect(path, "dataset", create=True).close()
+    env = run_env(MBGROOT=str(root))
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "60", "200"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = 0
+    while writer.poll() is None or runs < 3:
+        result = subprocess.run([command("telephony-rating-monthly"), "2009-10"], env=env,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        runs += 1
+    out, err = writer.communicate()
+    assert writer.returncode == 0, err
+    assert int(out) == 12_000
+    assert query(path, "SELECT count(*), sum(is_new) FROM telephony_log") == [(12_000, 0)]
+    answered = query(path, "SELECT count(*) FROM telephony_log WHERE billsec > 0")[0][0]
+    # each answered call: the route tariff P, and the plan tariff T but for A8 and A9 (no plan)
+    expected_rows = query(path, "SELECT sum(CASE WHEN substr(src, -1) IN ('8', '9') THEN 1 "
+                                "ELSE 2 END) FROM telephony_log WHERE billsec > 0")[0][0]
+    assert query(path, "SELECT count(DISTINCT log_id), count(*) FROM telephony_cost") == [
+        (answered, expected_rows)]
+    incremental = results(path)
+    assert mbg("rate", "--force", "2009-10", "--root", root).exit_code == 0
+    assert results(path) == incremental  # arrived in calldate order: the same as force
