@@ -27,6 +27,7 @@ import apsw
 from . import db
 from .dataset import dataset_path
 from .dates import next_month
+from .errors import InputError
 
 PLAN = "plan"
 ROUTE = "route"
@@ -141,7 +142,8 @@ def month_report(
     """The report of ``month``; with ``account``, that account only, with every call.
 
     A month without a dataset file or without charges is simply empty. Accounts are in
-    name order ('' , the calls of no customer, first).
+    name order ('', the calls of no customer, first). An account not in ``accounts``
+    is an InputError; ``''`` is accepted (calls rated under route tariffs only).
     """
     billing = db.connect(billing_db, "billing", readonly=True)
     try:
@@ -151,6 +153,8 @@ def month_report(
             charges = _charges(billing, month, account)
     finally:
         billing.close()
+    if account and account not in names:
+        raise InputError(f"unknown account {account!r}")
 
     reports: dict[str, AccountReport] = {}
 
@@ -171,8 +175,8 @@ def month_report(
                     report_of(acc).tariffs.append(line)
                 for acc, calls in _plan_calls(dataset, route_tariffs, account):
                     report_of(acc).calls = calls
-                if account is not None:
-                    report_of(account).call_lines = _call_lines(dataset, route_tariffs, account)
+                if account in reports:
+                    reports[account].call_lines = _call_lines(dataset, route_tariffs, account)
         finally:
             dataset.close()
 

@@ -16,9 +16,7 @@ from pathlib import Path
 
 import click
 
-from .. import db
 from ..dates import parse_month
-from ..errors import InputError
 from ..money import format_minor
 from ..report import PLAN, AccountReport, MonthReport, month_report
 from ..root import Root
@@ -53,8 +51,6 @@ def report_command(month: str, account: str | None, fmt: str, root: Root, datase
     root.require()
     decimals = root.settings().money_decimals
     report = month_report(root.billing_db, dataset_dir(root, dataset), first, account)
-    if account is not None and not report.accounts and not _account_exists(root, account):
-        raise InputError(f"unknown account {account!r}")
     if fmt == "json":
         print_json(report, decimals, account is not None)
     elif fmt == "csv":
@@ -64,14 +60,6 @@ def report_command(month: str, account: str | None, fmt: str, root: Root, datase
             print_calls_csv(report, decimals)
     else:
         print_table(report, decimals, account is not None)
-
-
-def _account_exists(root: Root, account: str) -> bool:
-    conn = db.connect(root.billing_db, "billing", readonly=True)
-    try:
-        return bool(conn.execute("SELECT 1 FROM accounts WHERE account = ?", (account,)).fetchall())
-    finally:
-        conn.close()
 
 
 def minutes(seconds: int) -> str:
