@@ -22,7 +22,9 @@ Decisions where the SPEC is silent:
   entry is applied at its own date, so days charged meanwhile need billing-cost-daily-force.
 - A start fails when the account or service is unknown or when a subscription of that
   service overlaps the new one (open, or ending after the date). A stop fails when no
-  subscription of that service is active on the date.
+  subscription of that service is active on the date. An entry whose effect is already
+  in the data (a subscription open from exactly that date; one closed at exactly that
+  date, as an operator may load them) is done with nothing to change.
 - ``dry_run`` applies everything inside one transaction and rolls it back: the outcomes
   are exactly those of a real run, and nothing changes.
 """
@@ -91,10 +93,12 @@ def start_subscription(conn: apsw.Connection, account: str, service: str, date: 
     if not _known(conn, "services", "service", service):
         raise EntryFailed(f"unknown service {service}")
     overlap = conn.execute(
-        "SELECT start FROM subscriptions WHERE account = ? AND service = ? "
+        "SELECT start, stop FROM subscriptions WHERE account = ? AND service = ? "
         "AND (stop IS NULL OR stop > ?) ORDER BY start LIMIT 1",
         (account, service, date),
     ).fetchall()
+    if overlap == [(date, None)]:
+        return f"{account} {service} already open from {date}"  # loaded so: nothing to do
     if overlap:
         raise EntryFailed(f"already subscribed to {service} from {overlap[0][0]}")
     # A row with the same key can only be an empty one ([date, date)): open it again.
@@ -116,6 +120,12 @@ def stop_subscription(conn: apsw.Connection, account: str, service: str, date: s
         (account, service, date),
     ).fetchall()
     if not active:
+        closed = conn.execute(
+            "SELECT 1 FROM subscriptions WHERE account = ? AND service = ? AND stop = ?",
+            (account, service, date),
+        ).fetchall()
+        if closed:
+            return f"{account} {service} already closed at {date}"  # loaded so: nothing to do
         raise EntryFailed(f"no open subscription of {service} on {date}")
     start = active[0][0]
     conn.execute(

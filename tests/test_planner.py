@@ -190,3 +190,16 @@ def test_installed_script_exit_codes(root):
                          capture_output=True, text=True)
     assert out.returncode == 3
     assert "already subscribed to basic from 2009-11-01" in out.stdout
+
+
+def test_an_entry_already_in_the_data_is_done_without_change(root):
+    # The operator loaded the subscriptions as the schedule will make them.
+    insert(root, "subscriptions", [("a1", "basic", "2009-10-01", "2009-11-15"),
+                                   ("a1", "premium", "2009-11-15", None)])
+    insert(root, "schedule", [entry("2009-11-15", "a1", "switch", "basic", "premium")])
+    subs = subscriptions(root)
+    result = mbg(root, "planner", "2009-11-15")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ("2009-11-15 a1 switch basic -> premium: a1 basic already closed at "
+                             "2009-11-15; a1 premium already open from 2009-11-15\n")
+    assert subscriptions(root) == subs and schedule(root)[0][5] == "done"
