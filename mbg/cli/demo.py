@@ -20,6 +20,7 @@ from .. import demo
 from ..dates import month_days
 from ..errors import MbgError
 from ..root import Root
+from .options import handle_errors
 
 
 @click.command("demo")
@@ -30,19 +31,17 @@ from ..root import Root
     help="Where to build the sample MBGROOT. An existing folder must be empty or an "
     "earlier demo's (it is replaced).",
 )
+@handle_errors
 def demo_command(root_path: Path) -> None:
-    """Build a sample MBGROOT, collect, rate, plan, charge and report a sample month.
+    """Build a sample MBGROOT, plan, collect, rate, charge and report a sample month.
 
     Loads sample customers, numbers, tariffs (with a bucket and provider routes),
-    services, subscriptions and a schedule; pipes sample logs of all three collectors
-    (callbuilder, tacacs, asterisk), bad lines included, through the collectors; rates
-    October 2009 with mediation rules; applies the schedule; charges every day of the
-    month; prints the report and the next commands to try.
+    services, subscriptions and a schedule; applies the schedule; pipes sample logs of
+    the three collectors (callbuilder, tacacs, asterisk), bad lines included, through
+    the collectors; rates October 2009 with mediation rules; charges every day of the
+    month; prints the report and the next commands to try. Writes only under --root.
     """
-    try:
-        root = demo.prepare_root(root_path)
-    except MbgError as e:
-        raise click.ClickException(str(e)) from None
+    root = demo.prepare_root(root_path)
     env_root = shlex.quote(str(root.path))
     month = f"{demo.MONTH:%Y-%m}"
     days = [d.isoformat() for d in month_days(demo.MONTH)]
@@ -55,6 +54,11 @@ def demo_command(root_path: Path) -> None:
         path = demo.sample_file(name)
         run(root, f"mbg load {kind} {name}", ["load", kind, str(path)])
 
+    # In production the planner runs every morning and rating every minute, so calls
+    # are rated under the services of their day: apply the month's schedule first.
+    step("Planner: the month's scheduled service changes")
+    run(root, f"billing-planner-daily {days[-1]}", ["planner", days[-1]])
+
     step(f"Collectors: sample logs of {month} piped in, bad lines rejected and kept")
     for agent, name, options in demo.LOGS:
         collect(root, agent, demo.sample_file(name), options)
@@ -62,8 +66,7 @@ def demo_command(root_path: Path) -> None:
     step("Rating (mediation rules, accounts, tariffs, bucket, provider routes)")
     run(root, f"telephony-rating-monthly {month}-01", ["rate", month])
 
-    step("Planner (scheduled service changes), then the month's subscription charges")
-    run(root, f"billing-planner-daily {days[-1]}", ["planner", days[-1]])
+    step("Subscription charges for every day of the month")
     run(root, f"billing-cost-daily $(month {month}-01 | xargs)", ["cost", *days])
 
     step(f"Report of {month}")
@@ -104,12 +107,12 @@ def run(root: Root, shown: str, args: list[str], quiet: bool = False) -> None:
                      standalone_mode=False)
     # 3: done, with rejected records or failed schedule entries: worth seeing, not fatal.
     if code not in (None, 0, 3):
-        raise click.ClickException(f"demo step failed: {shown} (exit {code})")
+        raise MbgError(f"demo step failed: {shown} (exit {code})")
 
 
 def collect(root: Root, agent: str, log: Path, options: tuple[str, ...]) -> None:
     """Pipe one sample log into a collector process (the same code as the utility)."""
-    say(f"$ telephony-agent-{agent} {' '.join(shlex.quote(o) for o in options)} < {log.name}")
+    say(f"$ {shlex.join(['telephony-agent-' + agent, *options])} < {log.name}")
     env = dict(os.environ, MBGROOT=str(root.path))
     command = [sys.executable, "-m", "mbg", "agent", agent, "--dataset", str(root.dataset_dir),
                *options]
@@ -117,4 +120,4 @@ def collect(root: Root, agent: str, log: Path, options: tuple[str, ...]) -> None
     with open(log, "rb") as stdin:
         done = subprocess.run(command, stdin=stdin, env=env)
     if done.returncode not in (0, 3):
-        raise click.ClickException(f"demo step failed: telephony-agent-{agent} (exit {done.returncode})")
+        raise MbgError(f"demo step failed: telephony-agent-{agent} (exit {done.returncode})")

@@ -200,7 +200,7 @@ def print_table(report: MonthReport, decimals: int, detail: bool) -> None:
             label = ""
         for c in a.charges:
             table.add_row(label, f"{c.service}: {c.name}" if c.name else c.service,
-                          f"{c.days} days", "", "", "", money(c.amount), "")
+                          f"{c.days} day{'' if c.days == 1 else 's'}", "", "", "", money(c.amount), "")
             label = ""
         table.add_row(label, "[bold]total[/bold]", "", str(a.calls), minutes(a.seconds), "",
                       f"[bold]{money(a.total)}[/bold]", money(a.cost) if a.cost else "",
