@@ -1,0 +1,1 @@
+"""Example files installed with the package (printed by mbg mediate --example)."""
