@@ -51,7 +51,7 @@ def test_demo_builds_the_tree_and_prints_the_report(demo_run):
     for text in ("mbg load accounts", "telephony-agent-callbuilder", "telephony-agent-tacacs",
                  "telephony-agent-asterisk", "telephony-rating-monthly 2009-10-01",
                  "billing-planner-daily 2009-10-31", "Calls and charges, 2009-10",
-                 "grand total", "Next, try:", f"export MBGROOT={root}"):
+                 "grand total", "Next, try:", f"export MBGROOT={root};"):
         assert text in out, text
     assert (root / ".mbg-demo").is_file()
     assert (root / "etc/mbg.toml").is_file() and (root / "etc/mediation.toml").is_file()

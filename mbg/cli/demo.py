@@ -46,13 +46,13 @@ def demo_command(root_path: Path) -> None:
     month = f"{demo.MONTH:%Y-%m}"
     days = [d.isoformat() for d in month_days(demo.MONTH)]
     say(f"Sample MBGROOT: {root.path}")
-    say(f"  settings {root.settings_file.name} (Moscow time, 2 decimals), mediation rules "
-        f"{root.mediation_file.name}")
+    say("  etc/mbg.toml (Moscow time, kopecks), etc/mediation.toml (number normalization),")
+    say("  samples/ (the sample files); commands below run with MBGROOT set to it")
 
     step("Reference data (customers, numbers, tariffs, services, schedule)")
+    samples = demo.samples_dir(root)
     for kind, name in demo.REFERENCE:
-        path = demo.sample_file(name)
-        run(root, f"mbg load {kind} {name}", ["load", kind, str(path)])
+        run(root, f"mbg load {kind} samples/{name}", ["load", kind, str(samples / name)])
 
     # In production the planner runs every morning and rating every minute, so calls
     # are rated under the services of their day: apply the month's schedule first.
@@ -61,7 +61,7 @@ def demo_command(root_path: Path) -> None:
 
     step(f"Collectors: sample logs of {month} piped in, bad lines rejected and kept")
     for agent, name, options in demo.LOGS:
-        collect(root, agent, demo.sample_file(name), options)
+        collect(root, agent, samples / name, options)
 
     step("Rating (mediation rules, accounts, tariffs, bucket, provider routes)")
     run(root, f"telephony-rating-monthly {month}-01", ["rate", month])
@@ -74,7 +74,7 @@ def demo_command(root_path: Path) -> None:
 
     say("")
     say("Next, try:")
-    say(f"  export MBGROOT={env_root}")
+    say(f"  export MBGROOT={env_root}; cd \"$MBGROOT\"")
     for command in (
         f"mbg report {month} --account acme        # every call of one customer",
         f"mbg report {month} --format csv          # or json: for programs",
@@ -112,7 +112,7 @@ def run(root: Root, shown: str, args: list[str], quiet: bool = False) -> None:
 
 def collect(root: Root, agent: str, log: Path, options: tuple[str, ...]) -> None:
     """Pipe one sample log into a collector process (the same code as the utility)."""
-    say(f"$ {shlex.join(['telephony-agent-' + agent, *options])} < {log.name}")
+    say(f"$ {shlex.join(['telephony-agent-' + agent, *options])} < samples/{log.name}")
     env = dict(os.environ, MBGROOT=str(root.path))
     command = [sys.executable, "-m", "mbg", "agent", agent, "--dataset", str(root.dataset_dir),
                *options]

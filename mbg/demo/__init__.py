@@ -15,6 +15,8 @@ The sample month is October 2009, in Moscow time, with four customers:
 - hooli calls through Asterisk (Master.csv, source ``pbx-ast``) and subscribes mid-month.
 
 Each log has deliberately bad lines, rejected and kept under ``dataset/telephony/reject``.
+The demo tree also gets a copy of every sample file in ``samples/``, for trying the
+commands by hand.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ LOGS = (
     ("tacacs", "tacacs-gw-msk-1.log", ()),
     ("asterisk", "asterisk-Master.csv", ("--source", "pbx-ast")),
 )
+
+# Not loaded by the demo: what a second collector host caught (two calls the first
+# missed, one of them early in the month, and three it also has), for the README's merge.
+EXTRA_LOGS = ("callbuilder-host2.log",)
 
 SETTINGS_FILE = "mbg.toml"
 MEDIATION_FILE = "mediation.toml"
@@ -89,4 +95,15 @@ def prepare_root(path: Path) -> Root:
     init_root(root)
     shutil.copyfile(sample_file(SETTINGS_FILE), root.settings_file)
     shutil.copyfile(sample_file(MEDIATION_FILE), root.mediation_file)
+    # A copy of every sample file, to try the commands by hand (README tour).
+    samples = samples_dir(root)
+    make_dirs(samples)
+    names = [name for _, name in REFERENCE] + [name for _, name, _ in LOGS] + list(EXTRA_LOGS)
+    for name in names:
+        shutil.copyfile(sample_file(name), samples / name)
     return root
+
+
+def samples_dir(root: Root) -> Path:
+    """Where the demo tree keeps its copy of the sample files."""
+    return root.path / "samples"
