@@ -260,7 +260,7 @@ class Daemon:
             with self.rejects_lock:
                 self.rejects.write(reason, line)
                 self.rejects.flush()
-            where = f"reject file {self.rejects.path()}"
+            where = f"kept in reject/{self.rejects.path().name}"
         except OSError as e:  # the line must not vanish: it goes to the log instead
             where = f"reject file not written ({e.strerror or e}): {line!r}"
         if port.rejects_logged < REJECTS_LOGGED_PER_HOUR:

@@ -1,0 +1,258 @@
+"""Daemon mode (SPEC 6.2) with real sockets on 127.0.0.1, real agent processes, real signals."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import command, log_rows
+from tests.daemon_helpers import (
+    Agent,
+    LineServer,
+    callbuilder_line,
+    count_rows,
+    free_port,
+    hold_exclusive,
+    spool_files,
+    wait_for,
+    wait_rows,
+)
+
+
+@pytest.fixture
+def server():
+    srv = LineServer()
+    yield srv
+    srv.close()
+
+
+def aug(tmp_path):
+    return tmp_path / "dataset" / "2012-08-01.db"
+
+
+def test_lines_in_pieces_are_stored_once_each(tmp_path, server):
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1")
+    try:
+        data = b"".join(callbuilder_line(i) for i in range(300))
+        # Cut anywhere, even between \r and \n: lines must come out whole.
+        for start in range(0, len(data), 97):
+            server.send(data[start : start + 97])
+        wait_rows(aug(tmp_path), 300)
+        # The same lines again (a tail -F restarted after a reconnect): no duplicates.
+        server.send(data)
+        time.sleep(2.5)
+        assert agent.alive()
+    finally:
+        assert agent.stop() == 0
+    rows = log_rows(aug(tmp_path))
+    assert len(rows) == 300
+    first = rows[0][1:12]
+    assert first == ("vk-pbx-1", "2012-08-30 14:00:00", "2345", "84950000000", "A2345", "C0100517",
+                     130, 107, "16", "", '{"cgpn_out": "2345", "cdpn_out": "4951234567"}')
+    assert spool_files(tmp_path / "dataset") == []
+    log = agent.log()
+    assert "connected" in log and "Traceback" not in log
+
+
+def test_bad_lines_are_rejected_and_kept_agent_goes_on(tmp_path, server):
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1")
+    try:
+        server.send(callbuilder_line(1) + b"this is not a cdr\r\n" + b"\x00\xff bad\r\n"
+                    + b"x" * 70000 + b"\r\n" + callbuilder_line(2))
+        wait_rows(aug(tmp_path), 2)
+        assert agent.alive()
+    finally:
+        assert agent.stop() == 0
+    rejects = list((tmp_path / "dataset" / "reject").glob("callbuilder-*.txt"))
+    assert len(rejects) == 1
+    lines = rejects[0].read_text().splitlines()
+    assert len(lines) == 3
+    assert "\tthis is not a cdr" in lines[0]
+    assert "longer than 65536" in lines[2]
+    assert agent.log().count(" rejected: ") == 3
+
+
+def test_server_drops_and_comes_back(tmp_path, server):
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1")
+    try:
+        server.send(b"".join(callbuilder_line(i) for i in range(50)) + callbuilder_line(50)[:20])
+        wait_rows(aug(tmp_path), 50)
+        server.close()  # drop, and refuse connections for a while
+        time.sleep(2)
+        server.open()
+        server.wait_client(15)
+        # Like tail -F after a reconnect: the last lines again, then new ones.
+        server.send(b"".join(callbuilder_line(i) for i in range(40, 100)))
+        wait_rows(aug(tmp_path), 100)
+    finally:
+        assert agent.stop() == 0
+    assert count_rows(aug(tmp_path)) == 100
+    log = agent.log()
+    assert log.count("cannot connect") == 1, log  # one line per change of state, not per try
+    assert log.count(": connected") == 2
+    # The half line cut by the drop is rejected and kept, not stored nor lost.
+    reject = next((tmp_path / "dataset" / "reject").glob("*.txt")).read_text()
+    assert "truncated" in reject and callbuilder_line(50)[:20].decode() in reject
+
+
+def test_dead_port_beside_a_live_one(tmp_path, server):
+    dead = free_port()
+    agent = Agent(tmp_path, f"{dead} dead-pbx {server.port} vk-pbx-1")
+    try:
+        server.send(b"".join(callbuilder_line(i) for i in range(20)))
+        wait_rows(aug(tmp_path), 20)
+        time.sleep(3)  # several attempts on the dead port
+        assert agent.alive()
+    finally:
+        assert agent.stop() == 0
+    log = agent.log()
+    assert log.count(f"127.0.0.1:{dead} (dead-pbx): cannot connect") == 1, log
+    assert {r[1] for r in log_rows(aug(tmp_path))} == {"vk-pbx-1"}
+
+
+def test_store_waits_out_an_exclusive_lock(tmp_path, server):
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1")
+    try:
+        server.send(callbuilder_line(0))
+        wait_rows(aug(tmp_path), 1)
+        holder = hold_exclusive(aug(tmp_path), 4)
+        for i in range(1, 200):
+            server.send(callbuilder_line(i))
+            time.sleep(0.01)
+        agent.wait_log("cannot store", 10)
+        assert holder.poll() is None and count_rows(aug(tmp_path)) in (0, 1)  # still locked
+        assert holder.wait(10) == 0
+        wait_rows(aug(tmp_path), 200)
+        assert agent.alive()
+    finally:
+        assert agent.stop() == 0
+    assert count_rows(aug(tmp_path)) == 200
+    log = agent.log()
+    assert log.count("cannot store") == 1 and "storing again" in log
+    assert "Traceback" not in log
+
+
+def test_sigterm_stores_what_is_buffered(tmp_path, server):
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1", interval=3600)
+    server.send(b"".join(callbuilder_line(i) for i in range(500)))
+    wait_for(lambda: len(spool_files(tmp_path / "dataset")) == 1, 10, "a spool file")
+    time.sleep(0.5)
+    assert count_rows(aug(tmp_path)) == 0  # nothing stored before the interval
+    assert agent.stop(signal.SIGTERM) == 0
+    assert count_rows(aug(tmp_path)) == 500
+    assert spool_files(tmp_path / "dataset") == []
+
+
+def test_sigint_while_locked_leaves_the_spool_for_next_start(tmp_path, server):
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1")
+    server.send(callbuilder_line(0))
+    wait_rows(aug(tmp_path), 1)
+    holder = hold_exclusive(aug(tmp_path), 6)
+    server.send(b"".join(callbuilder_line(i) for i in range(1, 100)))
+    agent.wait_log("cannot store", 10)
+    assert agent.stop(signal.SIGINT) == 0
+    assert "left in the spool" in agent.log()
+    assert spool_files(tmp_path / "dataset")
+    holder.wait(10)
+    server.drop()
+    again = Agent(tmp_path, f"{server.port} vk-pbx-1")
+    try:
+        wait_rows(aug(tmp_path), 100)
+    finally:
+        assert again.stop() == 0
+    assert count_rows(aug(tmp_path)) == 100
+    assert spool_files(tmp_path / "dataset") == []
+
+
+def test_sigkill_then_restart_replays_the_spool(tmp_path, server):
+    dataset = tmp_path / "dataset"
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1", interval=3600)
+    server.send(b"".join(callbuilder_line(i) for i in range(1000)))
+    time.sleep(1.5)  # SIGKILL may lose the last second, no more
+    agent.kill()
+    assert count_rows(aug(tmp_path)) == 0
+    assert sum(f.read_bytes().count(b"\n") for f in spool_files(dataset)) == 1000
+    server.close()  # the PBX is away: the spool is stored anyway, at once
+    again = Agent(tmp_path, f"{server.port} vk-pbx-1", interval=3600)
+    try:
+        wait_rows(aug(tmp_path), 1000, timeout=10)
+        wait_for(lambda: spool_files(dataset) == [], 5, "the spool emptied")
+    finally:
+        assert again.stop() == 0
+    assert count_rows(aug(tmp_path)) == 1000
+    assert "1000 records left by an earlier run" in again.log()
+
+
+def test_month_rollover_while_running(tmp_path, server):
+    dataset = tmp_path / "dataset"
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1")
+    try:
+        server.send(b"".join(callbuilder_line(3599 - i, "31-08-12", 23) for i in range(30)))
+        wait_rows(aug(tmp_path), 30)
+        server.send(b"".join(callbuilder_line(i, "01-09-12", 0) for i in range(30)))
+        wait_rows(dataset / "2012-09-01.db", 30)
+    finally:
+        assert agent.stop() == 0
+    assert count_rows(aug(tmp_path)) == 30
+    assert count_rows(dataset / "2012-09-01.db") == 30
+    assert {r[2][:10] for r in log_rows(dataset / "2012-09-01.db")} == {"2012-09-01"}
+
+
+def test_dataset_file_removed_while_running(tmp_path, server):
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1")
+    try:
+        server.send(b"".join(callbuilder_line(i) for i in range(10)))
+        wait_rows(aug(tmp_path), 10)
+        shutil.rmtree(tmp_path / "dataset")
+        server.send(b"".join(callbuilder_line(i) for i in range(10, 30)))
+        wait_rows(aug(tmp_path), 20)
+    finally:
+        assert agent.stop() == 0
+    assert [r[4] for r in log_rows(aug(tmp_path))] == [f"8495{i:07d}" for i in range(10, 30)]
+
+
+def test_second_agent_on_the_same_port_and_dataset_is_refused(tmp_path, server):
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1")
+    try:
+        server.wait_client()
+        second = Agent(tmp_path, f"{server.port} vk-pbx-1")
+        assert second.proc.wait(10) == 2
+        assert "another collector is already running" in second.log()
+        assert "Traceback" not in second.log()
+    finally:
+        assert agent.stop() == 0
+
+
+def test_tacacs_daemon_does_not_hold_the_last_record(tmp_path, server):
+    stop = (
+        "Tue Oct  6 10:18:43 2009\t10.20.0.1\t84951234567\tSerial1/0:21\t4957391100/84951234567\t"
+        "stop\ttask_id=102\tstart_time=1254809733\ttimezone=MSK\tservice=connection\tprotocol=h323\t"
+        "h323-gw-id=gw-msk-1\th323-conf-id=1A2B3C4D 11D6F08E 8058C840 5D76F8B3\t"
+        "h323-call-origin=originate\th323-call-type=Telephony\t"
+        "h323-setup-time=10:15:33.120 UTC Tue Oct 6 2009\t"
+        "h323-connect-time=10:15:39.120 UTC Tue Oct 6 2009\t"
+        "h323-disconnect-time=10:18:43.490 UTC Tue Oct 6 2009\th323-disconnect-cause=10\t"
+        "elapsed_time=184\n"
+    )
+    agent = Agent(tmp_path, str(server.port), agent="tacacs")
+    path = tmp_path / "dataset" / "2009-10-01.db"
+    try:
+        server.send(stop.encode())  # the only line: nothing after it shows it is complete
+        wait_rows(path, 1)
+    finally:
+        assert agent.stop() == 0
+    (row,) = log_rows(path)
+    assert row[1:4] == ("gw-msk-1", "2009-10-06 14:15:33", "4957391100")  # UTC+4 (MSD)
+    assert row[10].endswith("/originate/Telephony")
+
+
+def test_bad_options_exit_2_without_traceback(tmp_path):
+    base = [command("telephony-agent-callbuilder"), "-demon", "1", "-dataset", str(tmp_path)]
+    for extra in (["-ports", "10211"], ["-ports", "stdin pbx"], ["-ports", "99999 pbx"]):
+        done = subprocess.run(base + extra, capture_output=True, text=True, timeout=10)
+        assert done.returncode == 2, (extra, done.stderr)
+        assert "Traceback" not in done.stderr and done.stderr.strip()
