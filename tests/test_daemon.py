@@ -256,3 +256,55 @@ def test_bad_options_exit_2_without_traceback(tmp_path):
         done = subprocess.run(base + extra, capture_output=True, text=True, timeout=10)
         assert done.returncode == 2, (extra, done.stderr)
         assert "Traceback" not in done.stderr and done.stderr.strip()
+
+
+@pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed (.ci/run installs it)")
+def test_socat_serving_tail_of_a_growing_log(tmp_path):
+    """SPEC 1's deployment for real: socat on the PBX side serves `tail -F` of the CDR log."""
+    import os
+
+    cdr_log = tmp_path / "cdr_log.log"
+    cdr_log.write_bytes(b"".join(callbuilder_line(i) for i in range(5)))
+    port = free_port()
+
+    def start_socat():
+        return subprocess.Popen(
+            ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", f"EXEC:tail -F {cdr_log}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: socat and the tails it forks
+        )
+
+    def stop_socat(proc):
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+
+    socat = start_socat()
+    agent = Agent(tmp_path, f"{port} vk-pbx-1")
+    try:
+        wait_rows(aug(tmp_path), 5)
+        with open(cdr_log, "ab") as f:  # the PBX appends, sometimes half a line at a time
+            for i in range(5, 50):
+                line = callbuilder_line(i)
+                f.write(line[:30])
+                f.flush()
+                if i % 10 == 0:
+                    time.sleep(0.3)
+                f.write(line[30:])
+                f.flush()
+        wait_rows(aug(tmp_path), 50)
+        # The log is rotated: tail -F follows the new file.
+        cdr_log.rename(tmp_path / "cdr_log.log.1")
+        cdr_log.write_bytes(b"".join(callbuilder_line(i) for i in range(50, 60)))
+        wait_rows(aug(tmp_path), 60)
+        # socat restarts: the new tail -F sends the last 10 lines again, then new ones.
+        stop_socat(socat)
+        socat = start_socat()
+        wait_for(lambda: agent.log().count(": connected") == 2, 10, "a second connection")
+        with open(cdr_log, "ab") as f:
+            f.write(b"".join(callbuilder_line(i) for i in range(60, 70)))
+        wait_rows(aug(tmp_path), 70)
+        time.sleep(1.5)
+    finally:
+        stop_socat(socat)
+        assert agent.stop() == 0
+    assert [r[4] for r in log_rows(aug(tmp_path))] == [f"8495{i:07d}" for i in range(70)]
