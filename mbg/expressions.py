@@ -64,6 +64,10 @@ class Compiled:
     fn: Fn
     type: str  # str, int, bool, tuple, none, any
     const: Any = _NOCONST
+    # Set when the expression is just a field, or len() of one: the shapes most rules
+    # test, which then get one flat closure instead of nested ones.
+    field: str | None = None
+    len_of: str | None = None
 
     @property
     def is_const(self) -> bool:
@@ -181,6 +185,7 @@ class Compiler:
         # Shared cache: one compiled pattern per regex text of the file.
         self.regexes = regexes if regexes is not None else {}
         self.locals_read: set[str] = set()
+        self.uses_extra = False  # whether any expression reads extra
 
     def compile(self, text: Any) -> Compiled:
         """Compile one expression (a TOML string; a TOML integer or boolean is a literal)."""
@@ -245,7 +250,7 @@ class Compiler:
             if name == "extra":
                 raise ExpressionError('extra is read by key: extra["name"]')
             kind = FIELD_TYPES[name]
-            return Compiled(lambda c, l: c[name], kind)
+            return Compiled(lambda c, l: c[name], kind, field=name)
         if name in self.constants:
             return _const(self.constants[name])
         if name in FUNCTIONS:
@@ -349,6 +354,7 @@ class Compiler:
     def _operand(self, node: ast.AST) -> Compiled:
         """A right-hand operand: anything, or bare ``extra`` (for ``"key" in extra``)."""
         if isinstance(node, ast.Name) and node.id == "extra":
+            self.uses_extra = True
             return Compiled(lambda c, l: c["extra"] or {}, "extra")
         return self._node(node)
 
@@ -373,6 +379,22 @@ class Compiler:
     def _compare_one(op, node_op, left: Compiled, right: Compiled) -> Fn:
         # The common shapes get flat closures: field == k, len(field) == k, x in extra.
         a, b = left.fn, right.fn
+        if right.is_const and (left.field or left.len_of):
+            k = right.const
+            if isinstance(node_op, ast.In) and isinstance(k, tuple) and all(isinstance(x, str) for x in k):
+                k = frozenset(k)
+            if isinstance(node_op, (ast.In, ast.NotIn)):
+                pass  # operator.contains takes its operands the other way round
+            elif left.field:
+                f = left.field
+                if isinstance(node_op, ast.Eq):
+                    return lambda c, l: c[f] == k
+                return lambda c, l: op(c[f], k)
+            else:
+                f = left.len_of
+                if isinstance(node_op, ast.Eq):
+                    return lambda c, l: len(c[f]) == k
+                return lambda c, l: op(len(c[f]), k)
         if right.is_const:
             k = right.const
             if isinstance(node_op, ast.Eq):
@@ -392,6 +414,7 @@ class Compiler:
             if not (key.is_const and key.type == "str"):
                 raise ExpressionError('extra is read with a string literal key: extra["name"]')
             k = key.const
+            self.uses_extra = True
             return Compiled(lambda c, l: (c["extra"] or {}).get(k, ""), "any")
         value = self._node(node.value)
         if value.type not in ("str", "any"):
@@ -411,6 +434,9 @@ class Compiler:
                 s = slice(parts[0].const, parts[1].const, parts[2].const)
                 if s.step == 0:
                     raise ExpressionError("slice step cannot be zero")
+                if value.field:
+                    name = value.field
+                    return Compiled(lambda c, l: c[name][s], value.type)
                 return Compiled(lambda c, l: v(c, l)[s], value.type)
             lo, hi, st = (p.fn for p in parts)
             return Compiled(lambda c, l: v(c, l)[lo(c, l):hi(c, l):st(c, l)], value.type)
@@ -422,6 +448,9 @@ class Compiler:
         if index.is_const:
             k = index.const
             stop = k + 1 if k != -1 else None
+            if value.field:
+                name = value.field
+                return Compiled(lambda c, l: c[name][k:stop], value.type)
             return Compiled(lambda c, l: v(c, l)[k:stop], value.type)
 
         def item(c, l):
@@ -442,6 +471,9 @@ class Compiler:
             arg = self._node(node.args[0])
             if arg.type not in ("str", "tuple", "any"):
                 raise ExpressionError(f"len() of {arg.type}")
+            if arg.field:
+                name = arg.field
+                return Compiled(lambda c, l: len(c[name]), "int", len_of=name)
             f = arg.fn
             return Compiled(lambda c, l: len(f(c, l)), "int")
         if isinstance(func, ast.Name) and func.id == "matches":
@@ -453,6 +485,9 @@ class Compiler:
             if not (pattern.is_const and pattern.type == "str"):
                 raise ExpressionError("the regex of matches() must be a string literal or constant")
             search = self.regex(pattern.const).search
+            if text.field:
+                name = text.field
+                return Compiled(lambda c, l: search(c[name]) is not None, "bool")
             f = text.fn
             return Compiled(lambda c, l: search(f(c, l)) is not None, "bool")
         if isinstance(func, ast.Attribute) and func.attr in METHODS:
@@ -473,6 +508,9 @@ class Compiler:
             method = str.startswith if func.attr == "startswith" else str.endswith
             if arg.is_const:
                 k = arg.const
+                if target.field:
+                    name = target.field
+                    return Compiled(lambda c, l: method(c[name], k), "bool")
                 return Compiled(lambda c, l: method(f(c, l), k), "bool")
             g = arg.fn
             return Compiled(lambda c, l: method(f(c, l), g(c, l)), "bool")

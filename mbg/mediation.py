@@ -100,6 +100,7 @@ class RuleSet:
     rules: dict[str, Rule]
     chain: list[str]
     validated: list[str]  # fields with a [validate.FIELD] table, in order
+    uses_extra: bool  # False: no rule reads extra, a caller may pass extra=None unparsed
     _steps: list[tuple[str, Step]] = field(repr=False)
     _validators: list[Callable[[dict], str | None]] = field(repr=False)
 
@@ -256,6 +257,7 @@ class _Loader:
             rules={n: Rule(n, d["kind"], d) for n, d in rules.items()},
             chain=chain,
             validated=list(validate),
+            uses_extra=self.compiler.uses_extra,
             _steps=[(n, self.steps[n]) for n in chain],
             _validators=validators,
         )
@@ -450,15 +452,17 @@ def _prepend_step(name: str, when, local: bool, key: str, value, check: type | N
     return prepend
 
 
-def _replace_step(name: str, when, local: bool, key: str, pairs: list) -> Step:
+def _replace_step(name: str, when, local: bool, key: str, patterns: list) -> Step:
+    pairs = [(pattern.search, pattern.sub, repl) for pattern, repl in patterns]
+
     def replace(c, l, fired):
         if when is None or when(c, l):
             d = l if local else c
             old = d.get(key, "")
-            for pattern, repl in pairs:
-                new, n = pattern.subn(repl, old)
-                if n:
-                    d[key] = new
+            for search, sub, repl in pairs:
+                # search first: most calls match none, and search allocates nothing then.
+                if search(old) is not None:
+                    d[key] = sub(repl, old)
                     fired.append(name)
                     return None
         return None

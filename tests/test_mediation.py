@@ -604,3 +604,9 @@ def test_describe():
     rs = rules(SPEC_EXAMPLE)
     assert rs.describe("local_dst") == "prepend dst value city when len(dst) == 7"
     assert rs.describe("by_src_length").startswith("if when len(src) == 4 then ['trunk']")
+
+
+def test_uses_extra():
+    assert rules(SPEC_EXAMPLE).uses_extra is False
+    assert rules('[rules.r]\nkind = "skip"\nwhen = \'extra["x"] == "1"\'').uses_extra is True
+    assert rules('[rules.r]\nkind = "skip"\nwhen = \'"x" in extra\'').uses_extra is True
