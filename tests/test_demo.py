@@ -167,3 +167,6 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path):
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     assert run("demo", "--root", str(a_file), cwd=tmp_path).returncode == 2
+    done = run("demo", "--root", str(a_file / "below"), cwd=tmp_path)
+    assert done.returncode == 2 and "cannot build the demo tree there" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -79,6 +79,13 @@ def prepare_root(path: Path) -> Root:
     overwrites an operator's data.
     """
     path = Path(path).absolute()
+    try:
+        return _prepare_root(path)
+    except OSError as e:
+        raise InputError(f"{path}: cannot build the demo tree there: {e.strerror or e}") from None
+
+
+def _prepare_root(path: Path) -> Root:
     if path.exists():
         if not path.is_dir():
             raise InputError(f"{path}: exists and is not a folder; give another --root")
