@@ -50,8 +50,8 @@ LOGS = (
     ("asterisk", "asterisk-Master.csv", ("--source", "pbx-ast")),
 )
 
-# Not loaded by the demo: what a second collector host caught (two calls the first
-# missed, one of them early in the month, and three it also has), for the README's merge.
+# Not loaded by the demo: what a second collector host caught (three calls the first
+# missed, one of them early in the month, and two it also has), for the README's merge.
 EXTRA_LOGS = ("callbuilder-host2.log",)
 
 SETTINGS_FILE = "mbg.toml"
