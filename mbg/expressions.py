@@ -48,6 +48,7 @@ FUNCTIONS = ("len", "matches")
 METHODS = ("startswith", "endswith", "upper", "lower")
 LOCAL_PREFIX = "_local_"
 MAX_LENGTH = 4000  # characters of one expression: rules are short; refuse nonsense early
+MAX_DEPTH = 40  # nesting of one expression
 
 Fn = Callable[[dict, dict], Any]
 _NOCONST = object()
@@ -186,6 +187,7 @@ class Compiler:
         self.regexes = regexes if regexes is not None else {}
         self.locals_read: set[str] = set()
         self.uses_extra = False  # whether any expression reads extra
+        self.depth = 0
 
     def compile(self, text: Any) -> Compiled:
         """Compile one expression (a TOML string; a TOML integer or boolean is a literal)."""
@@ -225,7 +227,14 @@ class Compiler:
         method = getattr(self, "_" + type(node).__name__, None)
         if method is None:
             raise ExpressionError(f"{_describe(node)} is not allowed")
-        return method(node)
+        # Closures nest as deep as the tree: keep calls far from Python's recursion limit.
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise ExpressionError(f"expression nested deeper than {MAX_DEPTH} levels")
+            return method(node)
+        finally:
+            self.depth -= 1
 
     def _Constant(self, node: ast.Constant) -> Compiled:
         if node.value is None or isinstance(node.value, (bool, int, str)):

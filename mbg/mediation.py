@@ -63,6 +63,7 @@ _KEYS = {
 }
 _COMMON_KEYS = {"kind", "when", "description"}
 _TOP_KEYS = {"chain", "constants", "rules", "validate"}
+MAX_IF_DEPTH = 40  # if rules inside if rules: far from Python's recursion limit
 _RULE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _PY_TYPE = {"str": str, "int": int}
 # Errors Python raises when a value of unknown type (a local, extra) does not fit.
@@ -325,6 +326,8 @@ class _Loader:
             raise self.fail(f"rule {name}", f"if rules form a cycle: {cycle}")
         if name not in self.definitions:
             raise self.fail(referrer, f"names rule {name!r}, which is not defined")
+        if len(stack) >= MAX_IF_DEPTH:
+            raise self.fail(f"rule {name}", f"if rules nested deeper than {MAX_IF_DEPTH}")
         d = self.definitions[name]
         where = f"rule {name}"
         when = self._expr(f"{where}: when", d["when"]).fn if "when" in d else None

@@ -184,6 +184,9 @@ def test_regex_compiled_once_per_file():
         ("", "empty expression"),
         ("(" * 300 + ")" * 300, ""),
         ("x" * 5000, "longer than"),
+        ("not " * 100 + "dst", "nested deeper"),
+        ("-" * 100 + "billsec", "nested deeper"),
+        (" + ".join(["dst"] * 200), "nested deeper"),
         ("1 in billsec", "needs text or a tuple"),
     ],
 )

@@ -610,3 +610,16 @@ def test_uses_extra():
     assert rules(SPEC_EXAMPLE).uses_extra is False
     assert rules('[rules.r]\nkind = "skip"\nwhen = \'extra["x"] == "1"\'').uses_extra is True
     assert rules('[rules.r]\nkind = "skip"\nwhen = \'"x" in extra\'').uses_extra is True
+
+
+def test_deep_if_nesting_refused_and_just_below_accepted():
+    def nested(depth):
+        parts = ['chain = ["r0"]']
+        for i in range(depth):
+            parts.append(f'[rules.r{i}]\nkind = "if"\nwhen = "True"\nthen = ["r{i + 1}"]')
+        parts.append(f'[rules.r{depth}]\nkind = "set"\nfield = "cause"\nvalue = "\'x\'"')
+        return "\n".join(parts)
+
+    assert "if rules nested deeper than 40" in refused(nested(1000))
+    o = rules(nested(39)).apply(dict(CALL))
+    assert o.call["cause"] == "x" and len(o.fired) == 40
