@@ -55,7 +55,7 @@ class Rate:
 
     __slots__ = ("tariff", "prefix", "direction", "price", "first", "next", "connect_fee",
                  "free_seconds", "bucket", "bucket_size", "fee_n", "price_n", "denominator",
-                 "rounding")
+                 "rounding", "hot")
 
     def __init__(self, tariff: str, prefix: str, direction: str, price: str, first: int,
                  next_: int, connect_fee: str, free_seconds: int, bucket: str | None,
@@ -73,6 +73,21 @@ class Rate:
         self.price_n = price_int * 10 ** (places - price_places) * minor
         self.denominator = 60 * 10**places
         self.rounding = rounding
+        self.hot: tuple = ()
+        self._make_hot()
+
+    def _make_hot(self) -> None:
+        """The rate as one tuple for the rating loop (unpacking beats attribute loads).
+
+        For down, up and half-up the one rounding is a floor division:
+        round(n / d) = (n * m + add) // (d * m), with (m, add) = (1, 0), (1, d - 1), (2, d).
+        Half-even needs a branch: its tuple has no divisor and the loop calls amount().
+        """
+        d = self.denominator
+        m, add = {"down": (1, 0), "up": (1, d - 1), "half-up": (2, d)}.get(self.rounding, (1, 0))
+        divisor = d * m if self.rounding != "half-even" else 0
+        self.hot = (self.free_seconds, self.first, self.next, self.bucket, self.bucket_size,
+                    self.direction, self.prefix, self.fee_n * m + add, self.price_n * m, divisor)
 
     def amount(self, charged_seconds: int) -> int:
         """connect_fee + charged_seconds * price / 60, in minor units, rounded once."""
@@ -104,13 +119,50 @@ class Tariff:
     def find_rate(self, number: str) -> Rate | None:
         """The rate of the longest prefix of ``number`` ('' matches every number)."""
         rates = self.rates
-        size = len(number)
         for k in self.lengths:
-            if k <= size:
-                rate = rates.get(number[:k])
-                if rate is not None:
-                    return rate
+            # number[:k] for k past the end is the whole number: still a prefix of it
+            rate = rates.get(number[:k])
+            if rate is not None:
+                return rate
         return None
+
+
+class _LazyRates(dict):
+    """tariff -> rate for one union prefix, each found the first time it is asked for."""
+
+    def __init__(self, tariffs: dict[str, Tariff], prefix: str | None) -> None:
+        super().__init__()
+        self.tariffs, self.prefix = tariffs, prefix
+
+    def __missing__(self, name: str) -> Rate | None:
+        tariff = self.tariffs.get(name)
+        rate = tariff.find_rate(self.prefix) if tariff is not None and self.prefix is not None \
+            else None
+        self[name] = rate
+        return rate
+
+
+@dataclass
+class MonthView:
+    """Answers that hold for a whole month, so the rating loop can skip the day.
+
+    numbers: number -> its account all month, or '' when it changes during the month
+    (a number absent has no account any day of it). plans: account -> its plan tariffs
+    all month, or None when they change during it (absent: no plan all month).
+    """
+
+    first: str  # 'YYYY-MM-01'
+    after: str  # the next month's first day
+    numbers: dict[str, str]
+    plans: dict[str, tuple[str, ...] | None]
+
+
+def _covers(start: str, stop: str | None, first: str, after: str) -> bool:
+    return start <= first and (stop is None or stop >= after)
+
+
+def _overlaps(start: str, stop: str | None, first: str, after: str) -> bool:
+    return start < after and (stop is None or stop > first)
 
 
 @dataclass
@@ -123,6 +175,32 @@ class Reference:
     routes: list[tuple[str, str]]  # (pattern, tariff), first match wins
     buckets: dict[tuple[str, str], int]  # (tariff, bucket) -> seconds per month
     _route_cache: dict[str, str | None] = field(default_factory=dict)
+    # every prefix of every tariff, and the lengths present, longest first
+    prefixes: set[str] = field(default_factory=set)
+    prefix_lengths: tuple[int, ...] = ()
+    # union prefix -> {tariff: its rate for numbers whose longest union prefix is that}
+    _resolved: dict[str, dict[str, Rate | None]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.prefixes = {p for t in self.tariffs.values() for p in t.rates}
+        self.prefix_lengths = tuple(sorted({len(p) for p in self.prefixes}, reverse=True))
+
+    def rates_for(self, number: str) -> dict[str, Rate | None]:
+        """A dict tariff -> rate of the longest prefix of ``number`` in that tariff, filled
+        on demand. One walk over the union of all prefixes serves every tariff of a call:
+        if q is the longest prefix of the number among all tariffs' prefixes, then a
+        tariff's longest prefix of the number is its longest prefix of q."""
+        prefixes = self.prefixes
+        for k in self.prefix_lengths:
+            q = number[:k]
+            if q in prefixes:
+                break
+        else:
+            q = None
+        resolved = self._resolved.get(q)
+        if resolved is None:
+            resolved = self._resolved[q] = _LazyRates(self.tariffs, q)
+        return resolved
 
     def account_row(self, number: str, day: str) -> tuple[str, str | None, str] | None:
         """The numbers row (valid_from, valid_to, account) of ``number`` valid on ``day``."""
@@ -147,6 +225,22 @@ class Reference:
             if p[3] not in names:
                 names.append(p[3])
         return tuple(names)
+
+    def month_view(self, first: str, after: str) -> MonthView:
+        """The day-independent numbers and plans of the month [first, after)."""
+        numbers: dict[str, str] = {}
+        for number, rows in self.numbers.items():
+            inside = [r for r in rows if _overlaps(r[0], r[1], first, after)]
+            if inside:
+                whole = len(inside) == 1 and _covers(inside[0][0], inside[0][1], first, after)
+                numbers[number] = inside[0][2] if whole else ""
+        plans: dict[str, tuple[str, ...] | None] = {}
+        for account, rows in self.plans.items():
+            inside = [r for r in rows if _overlaps(r[0], r[1], first, after)]
+            if inside:
+                whole = all(_covers(r[0], r[1], first, after) for r in inside)
+                plans[account] = self.plan_tariffs(account, first) if whole else None
+        return MonthView(first, after, numbers, plans)
 
     def route_tariff(self, dstchannel: str) -> str | None:
         """The tariff of the first route whose glob pattern matches the outgoing channel."""
@@ -184,6 +278,7 @@ def load_reference(conn: apsw.Connection, decimals: int, rounding: str) -> Refer
                         f"{rate.bucket!r}, which the tariff does not define (mbg load buckets)"
                     )
                 rate.bucket_size = buckets[(rate.tariff, rate.bucket)]
+                rate._make_hot()
             tariffs.setdefault(rate.tariff, Tariff(rate.tariff)).rates[rate.prefix] = rate
         for tariff in tariffs.values():
             tariff.lengths = tuple(sorted({len(p) for p in tariff.rates}, reverse=True))

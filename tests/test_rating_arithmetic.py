@@ -263,3 +263,34 @@ def test_bad_month_and_missing_dataset(tmp_path):
     result = mbg("rate", "2009-10", "--root", root)
     assert result.exit_code == 0 and "nothing to rate" in result.output
     assert not (root / "dataset" / "telephony" / "2009-10-01.db").exists()
+
+
+def test_longest_prefix_of_many_tariffs_equals_brute_force(tmp_path):
+    """Random overlapping prefixes in three tariffs: every cost row has the longest prefix
+    of its tariff, and a tariff with no prefix of the number gives 'no rate'."""
+    rng = random.Random(3)
+    tariff_rows, prefixes = [], {}
+    for name in ("T", "U", "R"):
+        mine = {"".join(rng.choice("789") for _ in range(rng.randrange(1, 5))) for _ in range(60)}
+        if name == "U":
+            mine.add("")
+        prefixes[name] = mine
+        tariff_rows += [f"{name},{p},,0.60,1,1,,," for p in sorted(mine)]
+    root = setup_root(tmp_path / "r", accounts="A1,x", numbers=f"{A1},A1,2009-01-01,",
+                      tariffs="\n".join(tariff_rows), routes="*,R",
+                      services="t,,,,T\nu,,,,U", subscriptions="A1,t,2009-01-01,\nA1,u,2009-01-01,")
+    calls = [call(f"2009-10-07 10:{i // 60:02d}:{i % 60:02d}", A1,
+                  "".join(rng.choice("789") for _ in range(rng.randrange(0, 7))), 60, f"c{i}")
+             for i in range(1500)]
+    path = add_calls(root, calls)
+    rate(root)
+    got = {(callid, r[0]): r[2] for callid, rows in costs(path).items() for r in rows}
+    missing = {(callid, t) for callid, rows in unrated(path).items() for t, reason in rows
+               if reason == "no rate"}
+    for c in calls:
+        for name, mine in prefixes.items():
+            best = max((p for p in mine if c[3].startswith(p)), key=len, default=None)
+            if best is None:
+                assert (c[9], name) in missing
+            else:
+                assert got[(c[9], name)] == best, (c[3], name)
