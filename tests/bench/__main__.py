@@ -18,8 +18,10 @@ from pathlib import Path
 # name -> (module in tests.bench, default N)
 BENCHMARKS: dict[str, tuple[str, int]] = {
     "merge": ("merge", 1_000_000),
+    "daemon_buffer": ("daemon_buffer", 1_000_000),
     "rate": ("rate", 1_000_000),
     "charges": ("charges", 20_000),
+    "mediate": ("mediate", 200_000),
 }
 
 
