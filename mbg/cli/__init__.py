@@ -14,6 +14,7 @@ from .rating import rate_command
 from .refdata import dump_command, load_command
 from .report import report_command
 from .root import init_command
+from .status import explain_command, status_command
 
 
 @click.group()
@@ -32,3 +33,5 @@ main.add_command(planner_command)
 main.add_command(rate_command)
 main.add_command(report_command)
 main.add_command(demo_command)
+main.add_command(status_command)
+main.add_command(explain_command)
