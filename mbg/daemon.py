@@ -290,6 +290,32 @@ class Daemon:
             with self.counters_lock:
                 self.counters.received += total
             self._store_pending()
+        self._replay_orphans()
+
+    def _replay_orphans(self) -> None:
+        """Store the spool of this agent's ports that are no longer configured (-ports
+        changed, another -host) unless their collector is running: no call is left behind."""
+        spool_dir = self.dataset_dir / "spool"
+        mine = {port.buffer.stem for port in self.ports}
+        stems = {path.name.rsplit(".", 2)[0] for path in spool_dir.glob(f"{self.spec.name}-*.spool")}
+        for stem in sorted(stems - mine):
+            orphan = PortState(0, None, f"spool {stem}", None, PortBuffer(spool_dir, stem))
+            try:
+                orphan.buffer.lock()
+            except InputError:
+                continue  # its own collector is running and stores it
+            try:
+                batches = orphan.buffer.replay_batches()
+                self.log.info("spool: %d records of %s (not in -ports); storing them",
+                              sum(b.count for b in batches), stem)
+                for batch in batches:
+                    self._store_batch(orphan, batch)
+                    remove_segment(batch.segment)
+            except Exception as e:  # the files stay for the next start
+                self.log.warning("spool: cannot store %s now (%s); kept for the next start",
+                                 stem, str(e) or type(e).__name__)
+            finally:
+                orphan.buffer.unlock()
 
     def _store_pending(self) -> bool:
         """Store every pending batch, oldest first; False (all kept) at the first failure."""

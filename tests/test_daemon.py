@@ -308,3 +308,25 @@ def test_socat_serving_tail_of_a_growing_log(tmp_path):
         stop_socat(socat)
         assert agent.stop() == 0
     assert [r[4] for r in log_rows(aug(tmp_path))] == [f"8495{i:07d}" for i in range(70)]
+
+
+def test_spool_of_a_port_no_longer_configured_is_stored_too(tmp_path, server):
+    dataset = tmp_path / "dataset"
+    old = Agent(tmp_path, f"{server.port} vk-pbx-1", interval=3600)
+    server.send(b"".join(callbuilder_line(i) for i in range(10)))
+    wait_for(lambda: spool_files(dataset) and spool_files(dataset)[0].stat().st_size > 0, 10, "spool")
+    time.sleep(0.3)
+    old.kill()
+    # Restarted with other ports: the old port's spool is stored all the same.
+    other = LineServer()
+    agent = Agent(tmp_path, f"{other.port} nati-txe-1")
+    try:
+        wait_rows(aug(tmp_path), 10)
+        other.send(callbuilder_line(11))
+        wait_rows(aug(tmp_path), 11)
+    finally:
+        assert agent.stop() == 0
+        other.close()
+    assert {r[1] for r in log_rows(aug(tmp_path))} == {"vk-pbx-1", "nati-txe-1"}
+    assert spool_files(dataset) == []
+    assert "(not in -ports)" in agent.log()
