@@ -193,7 +193,7 @@ def _explain_tariff(conn, ref, name, account, row, dst, billsec, stored, counter
     if rate.bucket is not None and billed:
         key = (account, name, rate.bucket)
         if stored is not None and not is_new:
-            free = stored[5]
+            free = stored[5]  # bucket_seconds
             before = _bucket_before(conn, ref, rate, account, name, row)
             out.append(f"  6. bucket {rate.bucket} ({rate.bucket_size} s a month): took {free} s "
                        f"of {billed}; the month's earlier calls took {before} s; counter now "
@@ -210,9 +210,9 @@ def _explain_tariff(conn, ref, name, account, row, dst, billsec, stored, counter
     out.append(f"  7. amount: {rate.connect_fee} + {charged} x {rate.price} / 60 = "
                f"{_exact(rate, charged)} -> {format_minor(amount, decimals)} "
                f"({rounding}, {decimals} decimals)")
-    if stored is not None and (stored[5], stored[6], stored[7]) != (billed, free, amount):
-        out.append(f"  note: the stored cost differs ({stored[5]} s, bucket {stored[6]} s, "
-                   f"{format_minor(stored[7], decimals)}): the reference data changed since "
+    if stored is not None and (stored[4], stored[5], stored[6]) != (billed, free, amount):
+        out.append(f"  note: the stored cost differs ({stored[4]} s, bucket {stored[5]} s, "
+                   f"{format_minor(stored[6], decimals)}): the reference data changed since "
                    f"rating; a force run re-rates the month")
     return out
 
