@@ -1,0 +1,71 @@
+"""Rating with mediation rules (SPEC 7.1): skipped and invalid calls are unrated with the
+rule's words, the others are rated on the normalized numbers. Uses med's real rules."""
+
+from __future__ import annotations
+
+from mbg import db
+from mbg.mediation import load_rules
+from mbg.rating import force_month, rate_month
+from mbg.tariffs import load_reference
+
+from .rating_helpers import add_calls, call, costs, query, results, setup_root, unrated
+
+RULES = """
+chain = ["skip_service", "dst_8_to_7", "local_dst"]
+
+[constants]
+city = "7495"
+
+[rules.skip_service]
+kind = "skip"
+when = "dst.startswith('0')"
+
+[rules.dst_8_to_7]
+kind = "replace"
+field = "dst"
+when = "len(dst) == 11"
+map = [["^8", "7"]]
+
+[rules.local_dst]
+kind = "prepend"
+field = "dst"
+when = "len(dst) == 7"
+value = "city"
+
+[validate.dst]
+length = [11, 15]
+"""
+
+
+def test_rules_normalize_skip_and_invalidate(tmp_path):
+    root = setup_root(tmp_path / "r", accounts="A1,x", numbers="111,A1,2009-01-01,",
+                      tariffs="T,,,0.60,1,1,,,\nT,7495,,1.20,1,1,,,",
+                      services="phone,,,,T", subscriptions="A1,phone,2009-01-01,")
+    (root / "etc" / "mediation.toml").write_text(RULES)
+    rules = load_rules(root / "etc" / "mediation.toml")
+    path = add_calls(root, [
+        call("2009-10-01 10:00:00", "111", "84951234567", 60, "long"),    # -> 74951234567
+        call("2009-10-01 10:00:01", "111", "1234567", 60, "local"),       # -> 74951234567
+        call("2009-10-01 10:00:02", "111", "01", 60, "service"),          # skipped
+        call("2009-10-01 10:00:03", "111", "12345", 60, "short"),         # invalid length
+        call("2009-10-01 10:00:04", "111", "12345", 0, "unanswered"),     # not through rules
+    ])
+    billing = db.connect(root / "data" / "billing.db", "billing", readonly=True)
+    ref = load_reference(billing, 2, "half-up")
+    billing.close()
+    conn = db.connect(path, "dataset")
+    result = rate_month(conn, ref, rules=rules)
+    conn.close()
+    assert (result.calls, result.unanswered, result.costs) == (5, 1, 2)
+    assert costs(path) == {"long": [("T", "A1", "7495", "74951234567", 60, 0, 120)],
+                           "local": [("T", "A1", "7495", "74951234567", 60, 0, 120)]}
+    got = unrated(path)
+    assert got["service"] == [("", "skipped: skip_service")]
+    assert got["short"][0][0] == "" and got["short"][0][1].startswith("invalid: dst")
+    assert "unanswered" not in got
+    assert query(path, "SELECT sum(is_new) FROM telephony_log") == [(0,)]
+    incremental = results(path)
+    conn = db.connect(path, "dataset")
+    force_month(conn, ref, rules=rules)
+    conn.close()
+    assert results(path) == incremental
