@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .charges import cost_command
 from .dataset import dataset_group
+from .mediate import mediate_command
 from .demo import demo_command
 from .month import month_command
 from .planner import planner_command
@@ -35,3 +36,4 @@ main.add_command(report_command)
 main.add_command(demo_command)
 main.add_command(status_command)
 main.add_command(explain_command)
+main.add_command(mediate_command)
