@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -44,7 +46,7 @@ def test_lines_in_pieces_are_stored_once_each(tmp_path, server):
         wait_rows(aug(tmp_path), 300)
         # The same lines again (a tail -F restarted after a reconnect): no duplicates.
         server.send(data)
-        time.sleep(2.5)
+        time.sleep(1.5)
         assert agent.alive()
     finally:
         assert agent.stop() == 0
@@ -105,7 +107,7 @@ def test_dead_port_beside_a_live_one(tmp_path, server):
     try:
         server.send(b"".join(callbuilder_line(i) for i in range(20)))
         wait_rows(aug(tmp_path), 20)
-        time.sleep(3)  # several attempts on the dead port
+        time.sleep(2)  # several attempts on the dead port
         assert agent.alive()
     finally:
         assert agent.stop() == 0
@@ -330,3 +332,42 @@ def test_spool_of_a_port_no_longer_configured_is_stored_too(tmp_path, server):
     assert {r[1] for r in log_rows(aug(tmp_path))} == {"vk-pbx-1", "nati-txe-1"}
     assert spool_files(dataset) == []
     assert "(not in -ports)" in agent.log()
+
+
+LAUNCHERS = Path(__file__).resolve().parent.parent / "bin"
+
+
+def test_launcher_script_runs_the_daemon_and_logs_to_its_file(tmp_path, server):
+    import os
+
+    log = tmp_path / "log" / "telephony_agent_callbuilder.log"
+    env = dict(os.environ, HOST="127.0.0.1", PORTS=f"{server.port} vk-pbx-1", INTERVAL="1",
+               DATASET=str(tmp_path / "dataset"), LOG=str(log),
+               PATH=f"{Path(command('telephony_agent_callbuilder')).parent}:{os.environ['PATH']}")
+    proc = subprocess.Popen([str(LAUNCHERS / "telephony_agent_callbuilder-demon")], env=env)
+    try:
+        server.send(b"".join(callbuilder_line(i) for i in range(5)))
+        wait_rows(aug(tmp_path), 5)
+    finally:
+        proc.send_signal(signal.SIGTERM)  # exec'd: the signal reaches the collector itself
+        assert proc.wait(15) == 0
+    text = log.read_text()
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d telephony-agent-callbuilder\[\d+\]: started", text)
+    assert "stopped" in text
+
+
+@pytest.mark.parametrize("agent", ["tacacs", "callbuilder", "asterisk"])
+def test_systemd_unit_examples(agent):
+    import configparser
+    import shlex
+
+    unit = configparser.ConfigParser(interpolation=None)
+    unit.optionxform = str
+    unit.read(LAUNCHERS.parent / "examples" / "systemd" / f"telephony-agent-{agent}.service")
+    service = unit["Service"]
+    assert service["Restart"] == "always" and service["KillSignal"] == "SIGTERM"
+    argv = shlex.split(service["ExecStart"])
+    assert Path(argv[0]).name == f"telephony-agent-{agent}"
+    command(f"telephony-agent-{agent}")  # installed under that name
+    assert argv[argv.index("-demon") + 1] == "1" and "-ports" in argv and "-dataset" in argv
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
