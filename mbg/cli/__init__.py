@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .agent import agent_group
 from .charges import cost_command
 from .dataset import dataset_group
 from .mediate import mediate_command
 from .demo import demo_command
+from .imports import import_group
 from .month import month_command
 from .planner import planner_command
 from .rating import rate_command
@@ -25,6 +27,8 @@ def main() -> None:
 
 
 main.add_command(init_command)
+main.add_command(agent_group)
+main.add_command(import_group)
 main.add_command(dataset_group)
 main.add_command(month_command)
 main.add_command(load_command)

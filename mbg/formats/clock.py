@@ -1,0 +1,141 @@
+"""Time conversions of the parsers' hot path, cached so that no datetime is built per line.
+
+``BillingClock`` turns UTC epoch seconds into 'YYYY-MM-DD HH:MM:SS' of the billing zone;
+``H323Clock`` reads Cisco ``h323-*-time`` values (``[*|.]HH:MM:SS.mmm TZ Www Mmm D YYYY``)
+into UTC epoch seconds, through the zone abbreviations of ``[tacacs.zones]``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+MONTHS = {
+    name: i + 1
+    for i, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    )
+}
+# Every zone offset in use is a multiple of 15 minutes and zones change offset at such
+# instants, so one lookup per 15-minute bucket of UTC is exact.
+_BUCKET = 900
+
+
+def seconds_of_day(hms: str) -> int | None:
+    """'HH:MM:SS' -> seconds since midnight, None if malformed."""
+    if len(hms) != 8 or hms[2] != ":" or hms[5] != ":":
+        return None
+    h, m, s = hms[0:2], hms[3:5], hms[6:8]
+    if not (h + m + s).isdigit() or not (h + m + s).isascii():
+        return None
+    h, m, s = int(h), int(m), int(s)
+    if h > 23 or m > 59 or s > 59:
+        return None
+    return h * 3600 + m * 60 + s
+
+
+class BillingClock:
+    """UTC epoch seconds -> wall time of the billing zone, as telephony_log.calldate."""
+
+    def __init__(self, zone: dt.tzinfo) -> None:
+        self.zone = zone
+        self._offsets: dict[int, int] = {}
+        self._dates: dict[int, str] = {}
+        self._times: dict[int, str] = {}
+
+    def format(self, epoch: int) -> str:
+        bucket = epoch // _BUCKET
+        offset = self._offsets.get(bucket)
+        if offset is None:
+            moment = dt.datetime.fromtimestamp(bucket * _BUCKET, dt.timezone.utc)
+            offset = int(moment.astimezone(self.zone).utcoffset().total_seconds())
+            self._offsets[bucket] = offset
+        days, sod = divmod(epoch + offset, 86400)
+        date = self._dates.get(days)
+        if date is None:
+            date = self._dates[days] = dt.date.fromordinal(days + EPOCH_ORDINAL).isoformat()
+        time = self._times.get(sod)
+        if time is None:
+            time = self._times[sod] = f"{sod // 3600:02d}:{sod // 60 % 60:02d}:{sod % 60:02d}"
+        return date + " " + time
+
+    def epoch(self, day: dt.date, sod: int) -> int:
+        """A wall time of the billing zone -> UTC epoch seconds (the earlier of a repeat)."""
+        wall = dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=sod)
+        return int(wall.replace(tzinfo=self.zone).timestamp())
+
+
+def zone_by_name(name: str, zones: dict[str, dt.tzinfo]) -> dt.tzinfo | None:
+    """A router's zone abbreviation: [tacacs.zones] first, then UTC/GMT and zone names."""
+    if name in zones:
+        return zones[name]
+    if name in ("UTC", "GMT", "Z", "UT"):
+        return dt.timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+class H323Clock:
+    """Reads ``h323-setup-time`` and its siblings into (UTC epoch seconds, flag).
+
+    The flag is the leading ``*`` (router clock never set), ``.`` (not synchronised) or
+    ''. Milliseconds are dropped (truncated). The weekday is not checked.
+    """
+
+    def __init__(self, zones: dict[str, dt.tzinfo]) -> None:
+        self._zones = zones
+        # (zone, month, day, year) -> UTC epoch of that local midnight (fixed-offset
+        # zones), the zone itself (zones with DST: exact per value), or an error (str).
+        self._days: dict[tuple[str, str, str, str], int | dt.tzinfo | str] = {}
+
+    def parse(self, value: str) -> tuple[int, str] | str:
+        """(epoch, flag), or the reason the value is malformed (a str)."""
+        value = value.strip()
+        flag = value[:1]
+        if flag in ("*", "."):
+            value = value[1:]
+        else:
+            flag = ""
+        parts = value.split()
+        if len(parts) != 6:
+            return f"bad time {value!r}"
+        hms, zone, _weekday, month, day, year = parts
+        if len(hms) > 8 and (hms[8] != "." or not hms[9:].isdigit()):
+            return f"bad time {value!r}"
+        sod = seconds_of_day(hms[:8])
+        if sod is None:
+            return f"bad time {value!r}"
+        key = (zone, month, day, year)
+        base = self._days.get(key)
+        if base is None:
+            base = self._days[key] = self._day_base(key)
+        if type(base) is int:
+            return base + sod, flag
+        if type(base) is str:
+            return base
+        local = dt.datetime.combine(self._date(key), dt.time()) + dt.timedelta(seconds=sod)
+        return int(local.replace(tzinfo=base).timestamp()), flag
+
+    @staticmethod
+    def _date(key: tuple[str, str, str, str]) -> dt.date:
+        _, month, day, year = key
+        return dt.date(int(year), MONTHS[month], int(day))
+
+    def _day_base(self, key: tuple[str, str, str, str]) -> int | dt.tzinfo | str:
+        zone_name, month, day, year = key
+        if month not in MONTHS or not day.isdigit() or not (year.isdigit() and len(year) == 4):
+            return f"bad date {month} {day} {year}"
+        try:
+            date = self._date(key)
+        except ValueError:
+            return f"impossible date {month} {day} {year}"
+        zone = zone_by_name(zone_name, self._zones)
+        if zone is None:
+            return f"unknown time zone {zone_name!r} (add it to [tacacs.zones] in mbg.toml)"
+        if isinstance(zone, dt.timezone):
+            offset = int(zone.utcoffset(None).total_seconds())
+            return (date.toordinal() - EPOCH_ORDINAL) * 86400 - offset
+        return zone

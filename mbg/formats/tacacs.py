@@ -1,0 +1,352 @@
+"""tac_plus accounting file, Cisco voice gateways (SPEC 6.1, FORMATS.md section 1).
+
+``timestamp TAB NAS TAB user TAB port TAB rem_addr TAB start|stop|update TAB attr=value ...``
+
+``TacacsParser.parse_record`` reads one record (a line, or a line joined with its
+continuation lines by ``\\n``); ``TacacsLineAssembler`` is the LineParser that joins
+continuation lines and infers the year of year-less timestamps.
+
+Rules and the decisions taken where SPEC and FORMATS are silent or INFERRED:
+- Calls are ``stop`` records with an ``h323-call-type`` attribute or ``service=connection``
+  and ``protocol=h323``. ``start``, ``update``, ``unknown`` records and other services are
+  ignored; another record type is rejected.
+- Attributes: split on the first ``=`` or ``*``; the first value of a repeated name is the
+  one used; ``extra`` keeps every value (a list when the name repeats).
+- Every leg is its own row: ``callid`` = conf id (``h323-conf-id``, else
+  ``h323-incoming-conf-id``) + ``/origin/type``; '' when the record has no conf id.
+- ``source`` = ``h323-gw-id``, else the NAS column (then ``extra["nas"]`` keeps the NAS).
+  The port column is ``channel``, or ``dstchannel`` on an ``originate`` leg.
+- ``calldate`` = ``h323-setup-time`` in the billing zone. A ``*`` setup time (router
+  clock never set), or none at all: ``start_time`` (UTC epoch), else the line timestamp
+  minus ``duration``, taken as a wall time of the billing zone (the tac_plus host's clock);
+  ``extra["clock"]`` says ``unset`` (``*``) or ``missing``, and ``extra["calldate_from"]``
+  which fallback was used. A ``.`` time is used as it is, with ``"clock": "unsynchronised"``.
+- ``billsec`` = ``elapsed_time``, else disconnect - connect, else 0; ``duration`` =
+  disconnect - setup, else billsec. Milliseconds are truncated before subtracting. A
+  negative result, a malformed time or an unknown zone abbreviation rejects the record.
+- ``cause`` = ``h323-disconnect-cause`` (hexadecimal) as decimal; '' when absent.
+- Numbers: the first non-empty of ``Settings.tacacs_src`` / ``tacacs_dst``: attribute
+  names, or the columns ``rem_addr.ani``, ``rem_addr.dnis`` (``ANI/DNIS``), ``rem_addr``,
+  ``user``, ``port``. The column placeholder ``unknown`` reads as ''.
+- Attributes stored in columns (``h323-gw-id``, the conf id used, ``h323-call-origin``,
+  ``h323-call-type``, ``h323-setup-time``, ``h323-disconnect-cause``, ``elapsed_time``)
+  are not repeated in ``extra``; all others are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+from ..settings import Settings
+from .base import IGNORED, MAX_LINE, Item, Rejection, check_line, strip_terminator, truncated
+from .clock import MONTHS, BillingClock, H323Clock, seconds_of_day
+
+_MON = rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_DAY = rb"([ 0-3][0-9]) ([0-2][0-9]:[0-5][0-9]:[0-5][0-9])"
+# 'Sep 24 16:08:12' (tac_plus >= F4.0.4.20) or 'Wed Jun 27 03:48:46 2001' (ctime).
+_RECORD_START = re.compile(
+    rb"(?:" + _MON + rb" " + _DAY + rb")(?=\s|$)"
+    rb"|(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) " + _MON + rb" " + _DAY + rb" ([0-9]{4}))(?=\s|$)"
+)
+# attr=value or attr*value, split on the first '=' or '*'.
+_AV = re.compile(r"([^\t=*]*)[=*]([^\t]*)")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+
+_COLUMN_ATTRS = frozenset(
+    ("h323-gw-id", "h323-conf-id", "h323-call-origin", "h323-call-type", "h323-setup-time",
+     "h323-disconnect-cause", "elapsed_time")
+)
+_IGNORED_TYPES = frozenset(("start", "update", "unknown", "watchdog"))
+
+
+def _column(value: str) -> str:
+    return "" if value == "unknown" else value
+
+
+def _parse_avs(text: str) -> tuple[dict[str, str], dict[str, object]]:
+    """(first value of each name, every value: a list where the name repeats)."""
+    pairs = _AV.findall(text) if text else []
+    first = dict(pairs)
+    if len(first) == len(pairs) and (not text or text.count("\t") + 1 == len(pairs)):
+        return first, first
+    # Slow path: repeated names, fields without a separator, empty fields.
+    first, every = {}, {}
+    for field in text.split("\t"):
+        if not field:
+            continue
+        m = _AV.fullmatch(field)
+        name, value = m.groups() if m else (field, "")
+        first.setdefault(name, value)
+        if name in every:
+            old = every[name]
+            every[name] = old + [value] if isinstance(old, list) else [old, value]
+        else:
+            every[name] = value
+    return first, every
+
+
+class TacacsParser:
+    """Parses one tacacs record; holds the settings and the caches of time conversion."""
+
+    def __init__(self, settings: Settings, source: str | None = None) -> None:
+        self.source = source
+        self.src_order = settings.tacacs_src
+        self.dst_order = settings.tacacs_dst
+        self.clock = BillingClock(settings.timezone)
+        self.h323 = H323Clock(settings.tacacs_zones)
+
+    def parse_record(self, line: bytes, year: int | None = None) -> Item:
+        """A record -> a record tuple, a Rejection or IGNORED.
+
+        ``year`` is the year of a year-less line timestamp (default: this year); it is
+        used only when the call's time must come from the line timestamp.
+        """
+        line = strip_terminator(line)
+        text = check_line(line)
+        if type(text) is Rejection:
+            return text
+        fields = text.split("\t", 6)
+        if len(fields) < 6:
+            if not text.strip():
+                return IGNORED
+            return Rejection("expected TAB-separated fields: time, NAS, user, port, rem_addr, type", line)
+        kind = fields[5]
+        if kind != "stop":
+            if kind in _IGNORED_TYPES:
+                return IGNORED
+            return Rejection(f"unknown record type {kind[:40]!r}", line)
+        if "h323" not in text:
+            return IGNORED
+        attrs, every = _parse_avs(fields[6] if len(fields) == 7 else "")
+        if "h323-call-type" not in attrs and not (
+            attrs.get("service") == "connection" and attrs.get("protocol") == "h323"
+        ):
+            return IGNORED
+        try:
+            return self._call(fields, attrs, every, year, line)
+        except _Reject as e:
+            return Rejection(str(e), line)
+
+    def _call(self, fields, attrs, every, year, line) -> tuple:
+        _, nas, user, port, rem_addr = fields[:5]
+        extra = {k: v for k, v in every.items() if k not in _COLUMN_ATTRS}
+        setup = self._time(attrs, "h323-setup-time")
+        connect = self._time(attrs, "h323-connect-time")
+        disconnect = self._time(attrs, "h323-disconnect-time")
+        elapsed = attrs.get("elapsed_time")
+        if elapsed is not None:
+            elapsed = elapsed.strip()
+            if not (elapsed.isdigit() and elapsed.isascii()):
+                raise _Reject(f"bad elapsed_time {elapsed[:40]!r}")
+            billsec = int(elapsed)
+        elif connect and disconnect:
+            billsec = disconnect[0] - connect[0]
+        else:
+            billsec = 0
+        duration = disconnect[0] - setup[0] if setup and disconnect else billsec
+        if duration < 0 or billsec < 0:
+            raise _Reject("h323 times out of order (disconnect before setup or connect)")
+
+        if setup and setup[1] != "*":
+            calldate = self.clock.format(setup[0])
+            if setup[1] == ".":
+                extra["clock"] = "unsynchronised"
+        else:
+            extra["clock"] = "unset" if setup else "missing"
+            start_time = attrs.get("start_time", "").strip()
+            if start_time.isdigit() and start_time.isascii():
+                calldate = self.clock.format(int(start_time))
+                extra["calldate_from"] = "start_time"
+            else:
+                calldate = self.clock.format(self._line_epoch(fields[0], year) - duration)
+                extra["calldate_from"] = "line timestamp"
+
+        cause = attrs.get("h323-disconnect-cause", "").strip()
+        if cause:
+            if not _HEX.fullmatch(cause):
+                raise _Reject(f"bad h323-disconnect-cause {cause[:40]!r}")
+            cause = str(int(cause, 16))
+
+        conf = attrs.get("h323-conf-id") or attrs.get("h323-incoming-conf-id") or ""
+        conf = conf.strip()
+        origin = attrs.get("h323-call-origin", "").strip()
+        if conf:
+            callid = f"{conf}/{origin}/{attrs.get('h323-call-type', '').strip()}"
+            if "h323-conf-id" not in attrs:
+                extra.pop("h323-incoming-conf-id", None)
+        else:
+            callid = ""
+
+        nas = _column(nas)
+        source = self.source or attrs.get("h323-gw-id", "").strip() or nas
+        if source != nas and nas:
+            extra["nas"] = nas
+        port = _column(port)
+        rem_addr = _column(rem_addr)
+        ani, _, dnis = rem_addr.partition("/")
+        columns = {"rem_addr.ani": ani, "rem_addr.dnis": dnis, "rem_addr": rem_addr,
+                   "user": _column(user), "port": port}
+        src = _pick(self.src_order, attrs, columns)
+        dst = _pick(self.dst_order, attrs, columns)
+        originate = origin == "originate"
+        return (
+            source,
+            calldate,
+            src,
+            dst,
+            "" if originate else port,
+            port if originate else "",
+            duration,
+            billsec,
+            cause,
+            callid,
+            json.dumps(extra, ensure_ascii=False) if extra else None,
+        )
+
+    def _time(self, attrs: dict[str, str], name: str) -> tuple[int, str] | None:
+        value = attrs.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        if value in ("", "0"):  # non-Cisco gateways send 0 for "none"
+            return None
+        result = self.h323.parse(value)
+        if type(result) is str:
+            raise _Reject(f"{name}: {result}")
+        return result
+
+    def _line_epoch(self, stamp: str, year: int | None) -> int:
+        parsed = parse_line_timestamp(stamp, year)
+        if parsed is None:
+            raise _Reject(f"bad line timestamp {stamp[:40]!r}")
+        return self.clock.epoch(*parsed)
+
+
+class _Reject(Exception):
+    pass
+
+
+def _pick(order: tuple[str, ...], attrs: dict[str, str], columns: dict[str, str]) -> str:
+    for name in order:
+        value = columns[name] if name in columns else attrs.get(name, "")
+        value = value.strip()
+        if value:
+            return value
+    return ""
+
+
+def parse_line_timestamp(stamp: str, year: int | None = None) -> tuple[dt.date, int] | None:
+    """'Sep 24 16:08:12' (with ``year``, default this year) or 'Wed Jun 27 03:48:46 2001'
+    -> (date, seconds of day); None if malformed."""
+    parts = stamp.split()
+    if len(parts) == 5:
+        _weekday, month, day, hms, year_text = parts
+        if not (year_text.isdigit() and year_text.isascii()):
+            return None
+        year = int(year_text)
+    elif len(parts) == 3:
+        month, day, hms = parts
+        year = year if year is not None else dt.date.today().year
+    else:
+        return None
+    sod = seconds_of_day(hms)
+    if month not in MONTHS or not day.isdigit() or sod is None:
+        return None
+    try:
+        return dt.date(year, MONTHS[month], int(day)), sod
+    except ValueError:
+        return None
+
+
+class TacacsLineAssembler:
+    """The LineParser of tacacs input (see mbg.formats).
+
+    Joins continuation lines (a line that does not start with a timestamp) to the record
+    before them, and gives year-less timestamps their year: ``year`` (--year) is the year
+    of the first record; without it, the first record's year is the latest one that does
+    not put it after ``reference`` (the file's date; default today). After that the
+    month is followed: a jump back of more than six months (December -> January) is a new
+    year, a jump forward of more than six months a late line of the year before.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        source: str | None = None,
+        *,
+        year: int | None = None,
+        reference: dt.date | None = None,
+    ) -> None:
+        self.parser = TacacsParser(settings, source)
+        self.lineno = 0
+        self._reference = reference
+        self._year = year
+        self._month: int | None = None
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._pending_lineno = 0
+        self._pending_year: int | None = None
+
+    def feed(self, line: bytes) -> list[Item]:
+        self.lineno += 1
+        if len(line) > MAX_LINE and len(strip_terminator(line)) > MAX_LINE:
+            # Rejected on its own: never joined to the record before it.
+            out = self._flush()
+            out.append(Rejection(f"line longer than {MAX_LINE} bytes", line, self.lineno))
+            return out
+        start = _RECORD_START.match(line)
+        if start is None:
+            if not self._pending:
+                if not line.strip():
+                    return [IGNORED]
+                return [Rejection("continuation line with no record before it",
+                                  strip_terminator(line), self.lineno)]
+            self._pending.append(strip_terminator(line))
+            self._pending_size += len(line)
+            if self._pending_size > MAX_LINE:
+                return self._flush()
+            return []
+        out = self._flush()
+        self._pending = [line]
+        self._pending_size = len(line)
+        self._pending_lineno = self.lineno
+        self._pending_year = self._record_year(start)
+        return out
+
+    def finish(self, tail: bytes = b"") -> list[Item]:
+        out = self._flush()
+        if tail:
+            self.lineno += 1
+            out.append(truncated(tail, self.lineno))
+        return out
+
+    def _flush(self) -> list[Item]:
+        if not self._pending:
+            return []
+        pending = self._pending
+        record = pending[0] if len(pending) == 1 else b"\n".join(
+            [strip_terminator(pending[0])] + pending[1:]
+        )
+        self._pending = []
+        item = self.parser.parse_record(record, self._pending_year)
+        if type(item) is Rejection:
+            item.lineno = self._pending_lineno
+        return [item]
+
+    def _record_year(self, start: re.Match) -> int | None:
+        if start.group(1) is None:  # ctime: the line has its year
+            return int(start.group(7))
+        month = MONTHS[start.group(1).decode()]
+        if self._month is None:
+            if self._year is None:
+                ref = self._reference or dt.date.today()
+                day = int(start.group(2))
+                self._year = ref.year if (month, day) <= (ref.month, ref.day + 1) else ref.year - 1
+        elif self._month - month > 6:
+            self._year += 1
+        elif month - self._month > 6:
+            self._year -= 1
+        self._month = month
+        return self._year

@@ -1,0 +1,160 @@
+"""Storing parsed records into the monthly dataset files, and the reject files.
+
+- ``store_records(dataset_dir, records) -> StoreResult(stored, duplicates)``: records are
+  the tuples of mbg.formats (LOG_COLUMNS order). They are grouped by the month of their
+  ``calldate`` (already in the billing zone): the monthly rotation. Each month file is
+  created on first use (db.connect(create=True)) and written in ONE transaction per call
+  (executemany). A duplicate (same content key) is ignored by the table and counted.
+  If a store raises (locked, read-only, disk full), the months committed before the
+  failing one stay committed: ``StoreError.done`` says which, so a caller that keeps its
+  records (the daemon) can drop exactly those and retry the rest.
+- ``RejectLog(dataset_dir, agent)``: appends ``reason TAB escaped-line`` to
+  ``<dataset>/reject/<agent>-YYYY-MM-DD.txt``, the day being the day the line is written
+  (local time). ``escape_line`` writes every byte that is not printable UTF-8 (and the
+  backslash itself, so that the file reads back unambiguously) as ``\\xNN``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import db
+from .dataset import LOG_COLUMNS
+from .errors import MbgError
+from .formats.base import strip_terminator
+from .root import make_dirs
+
+INSERT_LOG = (
+    f"INSERT INTO telephony_log ({', '.join(LOG_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in LOG_COLUMNS)})"
+)
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    stored: int = 0
+    duplicates: int = 0
+
+    def __add__(self, other: "StoreResult") -> "StoreResult":
+        return StoreResult(self.stored + other.stored, self.duplicates + other.duplicates)
+
+
+class StoreError(MbgError):
+    """A store failed part way: ``done`` holds the months ('YYYY-MM') already committed
+    and ``result`` their counts; every other record is not stored."""
+
+    def __init__(self, message: str, done: set[str], result: StoreResult) -> None:
+        super().__init__(message)
+        self.done = done
+        self.result = result
+
+
+def month_file(dataset_dir: Path, month: str) -> Path:
+    """The file of a month 'YYYY-MM' (calldate[:7])."""
+    return Path(dataset_dir) / f"{month}-01.db"
+
+
+def group_by_month(records: Iterable[tuple]) -> dict[str, list[tuple]]:
+    groups: dict[str, list[tuple]] = {}
+    for record in records:
+        month = record[1][:7]
+        group = groups.get(month)
+        if group is None:
+            groups[month] = [record]
+        else:
+            group.append(record)
+    return groups
+
+
+def store_records(dataset_dir: str | os.PathLike, records: Iterable[tuple]) -> StoreResult:
+    """Store records into their month files; one transaction per month file."""
+    dataset_dir = Path(dataset_dir)
+    groups = group_by_month(records)
+    if not groups:
+        return StoreResult()
+    make_dirs(dataset_dir)
+    total = StoreResult()
+    done: set[str] = set()
+    for month in sorted(groups):
+        rows = groups[month]
+        try:
+            stored = _store_month(month_file(dataset_dir, month), rows)
+        except MbgError as e:
+            raise StoreError(str(e), done, total) from None
+        except Exception as e:  # apsw errors: full disk, read-only file, I/O errors
+            raise StoreError(f"{month_file(dataset_dir, month)}: {e}", done, total) from None
+        done.add(month)
+        total = total + StoreResult(stored, len(rows) - stored)
+    return total
+
+
+def _store_month(path: Path, rows: list[tuple]) -> int:
+    conn = db.connect(path, "dataset", create=True)
+    try:
+        with db.write_transaction(conn):
+            before = conn.totalchanges()
+            conn.executemany(INSERT_LOG, rows)
+            return conn.totalchanges() - before
+    finally:
+        conn.close()
+
+
+def escape_line(line: bytes) -> str:
+    """The line as one printable line: other bytes, and '\\', as \\xNN."""
+    text = line.decode("utf-8", errors="surrogateescape")
+    if text.isprintable() and "\\" not in text:
+        return text
+    out = []
+    for char in text:
+        if char.isprintable() and char != "\\":
+            out.append(char)
+        else:
+            data = char.encode("utf-8", errors="surrogateescape")
+            out.extend(f"\\x{b:02x}" for b in data)
+    return "".join(out)
+
+
+class RejectLog:
+    """Appends rejected lines to ``<dataset>/reject/<agent>-YYYY-MM-DD.txt``."""
+
+    def __init__(self, dataset_dir: str | os.PathLike, agent: str) -> None:
+        self.folder = Path(dataset_dir) / "reject"
+        self.agent = agent
+        self.count = 0
+        self._file = None
+        self._day: dt.date | None = None
+
+    def path(self, day: dt.date | None = None) -> Path:
+        day = day or dt.date.today()
+        return self.folder / f"{self.agent}-{day.isoformat()}.txt"
+
+    def write(self, reason: str, line: bytes) -> None:
+        today = dt.date.today()
+        if self._file is None or today != self._day:
+            self.close()
+            make_dirs(self.folder)
+            fd = os.open(self.path(today), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._file = open(fd, "a", encoding="utf-8")
+            self._day = today
+        reason = " ".join(reason.split())  # one line, no TAB
+        self._file.write(f"{reason}\t{escape_line(strip_terminator(line))}\n")
+        self.count += 1
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "RejectLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
