@@ -46,6 +46,9 @@ STORE_SLICE = 50_000
 # At most this many rejected lines are logged per hour and port (the reject file has all).
 REJECTS_LOGGED_PER_HOUR = 20
 STATS_EVERY = 3600.0
+# The spool is written at once (a killed process loses nothing received) and fsynced
+# this often (a power cut loses at most this much).
+SYNC_EVERY = 1.0
 # Longer than a connection attempt (netclient.CONNECT_TIMEOUT): readers end cleanly.
 JOIN_TIMEOUT = 6.0
 
@@ -180,9 +183,14 @@ class Daemon:
                 reader.start()
             next_store = time.monotonic() + self.interval
             next_stats = time.monotonic() + STATS_EVERY
+            next_sync = time.monotonic() + SYNC_EVERY
             while not self.stopping:
                 time.sleep(min(0.2, self.interval))
                 now = time.monotonic()
+                if now >= next_sync:
+                    for port in self.ports:
+                        port.buffer.sync()
+                    next_sync = now + SYNC_EVERY
                 if now >= next_store:
                     self._seal_all()
                     self._store_pending()

@@ -5,7 +5,8 @@ One ``PortBuffer`` per TCP port of a collector. Records arrive as tuples (the or
 large bytes chunks: about 120 bytes per callbuilder call instead of the ~500 bytes a
 tuple of Python strings costs (SPEC 12: at most 150). The same encoded lines are
 appended at once (one ``write`` per batch of lines received) to the port's spool file
-under ``<dataset>/spool/``, so a killed collector loses nothing already received.
+under ``<dataset>/spool/``, so a killed collector loses nothing already received, and
+the file is fsynced about every second (``sync``), so a power cut loses at most that.
 
 The encoding of one record: its 11 fields joined by TAB, ending with a newline; ``\\N``
 is None; a backslash, TAB or newline inside a field is written ``\\\\``, ``\\t``, ``\\n``.
@@ -132,6 +133,7 @@ class PortBuffer:
         self._seq = 0
         self._lock_fd: int | None = None
         self.spool_error: str | None = None  # the last spool write error, None when fine
+        self.dirty = False  # written since the last sync
 
     # --- the lock and the segments left by an earlier run ---
 
@@ -197,6 +199,7 @@ class PortBuffer:
                 self._segment = self.spool_dir / f"{self.stem}.{self._seq:06d}.spool"
                 self._fd = os.open(self._segment, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
                 self._size = 0
+            self.dirty = True
             view = memoryview(data)
             while view:
                 written = os.write(self._fd, view)
@@ -212,6 +215,23 @@ class PortBuffer:
                 except OSError:
                     pass
 
+    def sync(self) -> None:
+        """fsync the current segment if it was written to: the daemon calls it every second
+        or so, so that even a power cut loses at most the last second.
+
+        Called from the thread that seals (the only one that closes the file), so the
+        descriptor cannot be closed under it; a write racing with it sets ``dirty`` again.
+        """
+        fd = self._fd
+        if fd is None or not self.dirty:
+            return
+        self.dirty = False
+        try:
+            os.fsync(fd)
+        except OSError as e:
+            self._spooled = False
+            self.spool_error = f"{e.strerror or e}"
+
     # --- store intervals ---
 
     def seal(self) -> Batch | None:
@@ -219,6 +239,7 @@ class PortBuffer:
         if not self.count and self._fd is None:
             return None
         data = b"".join(self.chunks) + bytes(self.tail)
+        self.sync()  # a sealed segment may wait days for its commit
         batch = Batch(data, self.count, self._segment, self._spooled and self._fd is not None)
         if self._fd is not None:
             os.close(self._fd)
