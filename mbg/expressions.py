@@ -69,6 +69,7 @@ class Compiled:
     # test, which then get one flat closure instead of nested ones.
     field: str | None = None
     len_of: str | None = None
+    negated: Fn | None = None  # ``not`` of it as one closure, where that is free
 
     @property
     def is_const(self) -> bool:
@@ -168,6 +169,10 @@ _COMPARE = {
     ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
 }
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+_INVERSE = {
+    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt,
+    ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.In: ast.NotIn, ast.NotIn: ast.In,
+}
 _SYMBOL = {
     ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
     ast.In: "in", ast.NotIn: "not in",
@@ -303,7 +308,9 @@ class Compiler:
         operand = self._node(node.operand)
         f = operand.fn
         if isinstance(node.op, ast.Not):
-            return Compiled(lambda c, l: not f(c, l), "bool")
+            if operand.negated is not None:
+                return Compiled(operand.negated, "bool", negated=f)
+            return Compiled(lambda c, l: not f(c, l), "bool", negated=f)
         if isinstance(node.op, ast.USub):
             if operand.type not in ("int", "any"):
                 raise ExpressionError(f"unary - of {operand.type}")
@@ -345,7 +352,10 @@ class Compiler:
             self._check_compare(op, left, right)
             tests.append((_COMPARE[type(op)], op, left, right))
         if len(tests) == 1:
-            return Compiled(self._compare_one(*tests[0]), "bool")
+            op, node_op, left, right = tests[0]
+            inverse = _INVERSE[type(node_op)]()
+            return Compiled(self._compare_one(*tests[0]), "bool",
+                            negated=self._compare_one(_COMPARE[type(inverse)], inverse, left, right))
         fns = [f.fn for f in operands]
         ops = [t[0] for t in tests]
 
@@ -496,7 +506,8 @@ class Compiler:
             search = self.regex(pattern.const).search
             if text.field:
                 name = text.field
-                return Compiled(lambda c, l: search(c[name]) is not None, "bool")
+                return Compiled(lambda c, l: search(c[name]) is not None, "bool",
+                                negated=lambda c, l: search(c[name]) is None)
             f = text.fn
             return Compiled(lambda c, l: search(f(c, l)) is not None, "bool")
         if isinstance(func, ast.Attribute) and func.attr in METHODS:

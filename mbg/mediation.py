@@ -69,8 +69,13 @@ _PY_TYPE = {"str": str, "int": int}
 # Errors Python raises when a value of unknown type (a local, extra) does not fit.
 RUNTIME_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, re.error)
 
-# A step runs one rule on (call, locals, fired): None to go on, else (kind, text).
-Step = Callable[[dict, dict, list], "tuple[str, str] | None"]
+# A step is one compiled rule: (name, when, action). ``when(call, locals)`` is its
+# condition (None: always); ``action(call, locals, fired)`` does the rule and returns None
+# to go on, else ("skip", rule) or ("invalid", reason). Most conditions are false for most
+# calls, so the loop tests them itself: one Python call per rule that does not fire.
+# An if rule tests its condition in its action (it has a branch either way).
+Action = Callable[[dict, dict, list], "tuple[str, str] | None"]
+Step = tuple[str, Callable[[dict, dict], Any] | None, Action]
 
 
 class RulesError(InputError):
@@ -102,18 +107,26 @@ class RuleSet:
     chain: list[str]
     validated: list[str]  # fields with a [validate.FIELD] table, in order
     uses_extra: bool  # False: no rule reads extra, a caller may pass extra=None unparsed
-    _steps: list[tuple[str, Step]] = field(repr=False)
+    _steps: list[Step] = field(repr=False)
     _validators: list[Callable[[dict], str | None]] = field(repr=False)
 
     def apply(self, call: dict) -> Outcome:
         c = dict(call)  # the one copy per call: rules write into it
         fired: list[str] = []
-        result = _run(self._steps, c, {}, fired)
-        if result is not None:
-            kind, text = result
-            if kind == "skip":
-                return Outcome(c, text, None, fired)
-            return Outcome(c, None, text, fired)
+        l: dict = {}
+        # _run, inlined: this loop is the hot path of rating with rules.
+        for name, when, action in self._steps:
+            try:
+                if when is not None and not when(c, l):
+                    continue
+                result = action(c, l, fired)
+            except RUNTIME_ERRORS:
+                return Outcome(c, None, f"invalid: rule {name} failed", fired)
+            if result is not None:
+                kind, text = result
+                if kind == "skip":
+                    return Outcome(c, text, None, fired)
+                return Outcome(c, None, text, fired)
         for check in self._validators:
             reason = check(c)
             if reason is not None:
@@ -140,10 +153,12 @@ class RuleSet:
         return " ".join(parts)
 
 
-def _run(steps: list[tuple[str, Step]], c: dict, l: dict, fired: list) -> tuple[str, str] | None:
-    for name, step in steps:
+def _run(steps: list[Step], c: dict, l: dict, fired: list) -> tuple[str, str] | None:
+    for name, when, action in steps:
         try:
-            result = step(c, l, fired)
+            if when is not None and not when(c, l):
+                continue
+            result = action(c, l, fired)
         except RUNTIME_ERRORS:
             return ("invalid", f"invalid: rule {name} failed")
         if result is not None:
@@ -259,7 +274,7 @@ class _Loader:
             chain=chain,
             validated=list(validate),
             uses_extra=self.compiler.uses_extra,
-            _steps=[(n, self.steps[n]) for n in chain],
+            _steps=[self.steps[n] for n in chain],
             _validators=validators,
         )
 
@@ -333,19 +348,19 @@ class _Loader:
         when = self._expr(f"{where}: when", d["when"]).fn if "when" in d else None
         kind = d["kind"]
         if kind == "skip":
-            step = _skip_step(name, when)
+            step = (name, when, _skip_action(name))
         elif kind == "if":
             branches = []
             for key in ("then", "else"):
                 names = self._names(f"{where}: {key}", d.get(key, []))
-                branches.append([(n, self._build(n, stack + [name], where)) for n in names])
-            step = _if_step(name, when, *branches)
+                branches.append([self._build(n, stack + [name], where) for n in names])
+            step = (name, None, _if_action(name, when, *branches))
         else:
             local, key, kind_of = self._target(where, d["field"])
             if kind == "replace":
                 if kind_of not in ("str", "any"):
                     raise self.fail(where, f"replace needs a text field, {key} is {kind_of}")
-                step = _replace_step(name, when, local, key, self._map(where, d["map"]))
+                step = (name, when, _replace_action(name, local, key, self._map(where, d["map"])))
             else:
                 value = self._expr(f"{where}: value", d["value"])
                 if kind == "prepend":
@@ -354,12 +369,12 @@ class _Loader:
                     if value.type not in ("str", "any"):
                         raise self.fail(f"{where}: value", f"prepend needs text, not {value.type}")
                     check = None if value.type == "str" else str
-                    step = _prepend_step(name, when, local, key, value.fn, check)
+                    step = (name, when, _prepend_action(name, local, key, value.fn, check))
                 else:
                     if kind_of != "any" and value.type not in (kind_of, "any"):
                         raise self.fail(f"{where}: value", f"{key} takes {kind_of}, not {value.type}")
                     check = None if kind_of == "any" or value.type == kind_of else _PY_TYPE[kind_of]
-                    step = _set_step(name, when, local, key, value.fn, check)
+                    step = (name, when, _set_action(name, local, key, value.fn, check))
             if local:
                 self.locals_set.add(key)
         self.steps[name] = step
@@ -406,19 +421,17 @@ class _Loader:
 # --- steps: one closure per rule ----------------------------------------------------------
 
 
-def _skip_step(name: str, when) -> Step:
+def _skip_action(name: str) -> Action:
     stop = ("skip", name)
 
     def skip(c, l, fired):
-        if when is None or when(c, l):
-            fired.append(name)
-            return stop
-        return None
+        fired.append(name)
+        return stop
 
     return skip
 
 
-def _if_step(name: str, when, then: list, otherwise: list) -> Step:
+def _if_action(name: str, when, then: list, otherwise: list) -> Action:
     def if_rule(c, l, fired):
         if when(c, l):
             fired.append(name)
@@ -428,46 +441,41 @@ def _if_step(name: str, when, then: list, otherwise: list) -> Step:
     return if_rule
 
 
-def _set_step(name: str, when, local: bool, key: str, value, check: type | None) -> Step:
+def _set_action(name: str, local: bool, key: str, value, check: type | None) -> Action:
     def set_rule(c, l, fired):
-        if when is None or when(c, l):
-            v = value(c, l)
-            if check is not None and type(v) is not check:
-                raise TypeError(f"{key} takes {check.__name__}")
-            (l if local else c)[key] = v
-            fired.append(name)
-        return None
+        v = value(c, l)
+        if check is not None and type(v) is not check:
+            raise TypeError(f"{key} takes {check.__name__}")
+        (l if local else c)[key] = v
+        fired.append(name)
 
     return set_rule
 
 
-def _prepend_step(name: str, when, local: bool, key: str, value, check: type | None) -> Step:
+def _prepend_action(name: str, local: bool, key: str, value, check: type | None) -> Action:
     def prepend(c, l, fired):
-        if when is None or when(c, l):
-            d = l if local else c
-            v = value(c, l)
-            if check is not None and type(v) is not check:
-                raise TypeError("prepend takes text")
-            d[key] = v + d.get(key, "")
-            fired.append(name)
-        return None
+        d = l if local else c
+        v = value(c, l)
+        if check is not None and type(v) is not check:
+            raise TypeError("prepend takes text")
+        d[key] = v + d.get(key, "")
+        fired.append(name)
 
     return prepend
 
 
-def _replace_step(name: str, when, local: bool, key: str, patterns: list) -> Step:
+def _replace_action(name: str, local: bool, key: str, patterns: list) -> Action:
     pairs = [(pattern.search, pattern.sub, repl) for pattern, repl in patterns]
 
     def replace(c, l, fired):
-        if when is None or when(c, l):
-            d = l if local else c
-            old = d.get(key, "")
-            for search, sub, repl in pairs:
-                # search first: most calls match none, and search allocates nothing then.
-                if search(old) is not None:
-                    d[key] = sub(repl, old)
-                    fired.append(name)
-                    return None
+        d = l if local else c
+        old = d.get(key, "")
+        for search, sub, repl in pairs:
+            # search first: most calls match none, and search allocates nothing then.
+            if search(old) is not None:
+                d[key] = sub(repl, old)
+                fired.append(name)
+                return None
         return None
 
     return replace

@@ -170,8 +170,12 @@ def run(n: int, workdir: Path) -> list[Figure]:
     conn.close()
     assert plain.calls == ruled.calls == n
 
-    apply = rules.apply
-    apply_s, _ = timed(lambda: [apply(c) for c in calls])
+    def apply_all() -> None:
+        apply = rules.apply
+        for c in calls:  # outcomes dropped at once, as rating does
+            apply(c)
+
+    apply_s = min(timed(apply_all)[0] for _ in range(2))
 
     sample_calls = min(n, 200_000)
     sample = [(i, t, f"A{i % ACCOUNTS}", "d", "7495", f"7495{i:07d}", 60, 0, 45)
