@@ -308,9 +308,11 @@ class Compiler:
         operand = self._node(node.operand)
         f = operand.fn
         if isinstance(node.op, ast.Not):
+            # not not x is a bool: x itself only when x is one already.
+            double = f if operand.type == "bool" else (lambda c, l: bool(f(c, l)))
             if operand.negated is not None:
-                return Compiled(operand.negated, "bool", negated=f)
-            return Compiled(lambda c, l: not f(c, l), "bool", negated=f)
+                return Compiled(operand.negated, "bool", negated=double)
+            return Compiled(lambda c, l: not f(c, l), "bool", negated=double)
         if isinstance(node.op, ast.USub):
             if operand.type not in ("int", "any"):
                 raise ExpressionError(f"unary - of {operand.type}")
