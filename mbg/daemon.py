@@ -122,6 +122,7 @@ class PortState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     pending: list[Batch] = field(default_factory=list)  # sealed, not yet committed
     rejects_logged: int = 0
+    fed_at: float | None = None  # when lines were last fed and not finished since
 
 
 class Daemon:
@@ -189,6 +190,7 @@ class Daemon:
                 now = time.monotonic()
                 if now >= next_sync:
                     for port in self.ports:
+                        self._release_held(port, now)
                         port.buffer.sync()
                     next_sync = now + SYNC_EVERY
                 if now >= next_store:
@@ -204,7 +206,7 @@ class Daemon:
             self.stop.set()
             for reader in readers:
                 reader.join(JOIN_TIMEOUT)
-            self._seal_all()
+            self._seal_all(finish=True)
             self._store_pending()
             self._shutdown_spool()
             self._log_stats("since start")
@@ -232,6 +234,16 @@ class Daemon:
             for line in lines:
                 items.extend(port.parser.feed(line))
             self._keep(port, items)
+            port.fed_at = time.monotonic()
+
+    def _release_held(self, port: PortState, now: float) -> None:
+        """A record the parser holds back (tacacs: waiting for a possible continuation
+        line) goes to the spool once its port has been quiet a second: tac_plus writes a
+        record in one go, and a SIGKILL must not lose more than the last second."""
+        if port.fed_at is not None and now - port.fed_at >= SYNC_EVERY:
+            with port.lock:
+                self._keep(port, port.parser.finish())
+                port.fed_at = None
 
     def _take_tail(self, port: PortState, tail: bytes) -> None:
         with port.lock:
@@ -277,11 +289,11 @@ class Daemon:
 
     # --- storing (main thread) ---
 
-    def _seal_all(self) -> None:
+    def _seal_all(self, finish: bool = False) -> None:
         for port in self.ports:
             with port.lock:
-                # A record held back for a possible continuation line is not held forever.
-                self._keep(port, port.parser.finish())
+                if finish:  # stopping: a record held back for a continuation line too
+                    self._keep(port, port.parser.finish())
                 batch = port.buffer.seal()
             if batch is not None:
                 port.pending.append(batch)

@@ -229,27 +229,44 @@ def test_second_agent_on_the_same_port_and_dataset_is_refused(tmp_path, server):
         assert agent.stop() == 0
 
 
+TACACS_STOP = (
+    "Tue Oct  6 10:18:43 2009\t10.20.0.1\t84951234567\tSerial1/0:21\t4957391100/84951234567\t"
+    "stop\ttask_id=102\tstart_time=1254809733\ttimezone=MSK\tservice=connection\tprotocol=h323\t"
+    "h323-gw-id=gw-msk-1\th323-conf-id=1A2B3C4D 11D6F08E 8058C840 5D76F8B3\t"
+    "h323-call-origin=originate\th323-call-type=Telephony\t"
+    "h323-setup-time=10:15:33.120 UTC Tue Oct 6 2009\t"
+    "h323-connect-time=10:15:39.120 UTC Tue Oct 6 2009\t"
+    "h323-disconnect-time=10:18:43.490 UTC Tue Oct 6 2009\th323-disconnect-cause=10\t"
+    "elapsed_time=184\n"
+)
+
+
 def test_tacacs_daemon_does_not_hold_the_last_record(tmp_path, server):
-    stop = (
-        "Tue Oct  6 10:18:43 2009\t10.20.0.1\t84951234567\tSerial1/0:21\t4957391100/84951234567\t"
-        "stop\ttask_id=102\tstart_time=1254809733\ttimezone=MSK\tservice=connection\tprotocol=h323\t"
-        "h323-gw-id=gw-msk-1\th323-conf-id=1A2B3C4D 11D6F08E 8058C840 5D76F8B3\t"
-        "h323-call-origin=originate\th323-call-type=Telephony\t"
-        "h323-setup-time=10:15:33.120 UTC Tue Oct 6 2009\t"
-        "h323-connect-time=10:15:39.120 UTC Tue Oct 6 2009\t"
-        "h323-disconnect-time=10:18:43.490 UTC Tue Oct 6 2009\th323-disconnect-cause=10\t"
-        "elapsed_time=184\n"
-    )
     agent = Agent(tmp_path, str(server.port), agent="tacacs")
     path = tmp_path / "dataset" / "2009-10-01.db"
     try:
-        server.send(stop.encode())  # the only line: nothing after it shows it is complete
+        server.send(TACACS_STOP.encode())  # the only line: nothing after it shows it is complete
         wait_rows(path, 1)
     finally:
         assert agent.stop() == 0
     (row,) = log_rows(path)
     assert row[1:4] == ("gw-msk-1", "2009-10-06 14:15:33", "4957391100")  # UTC+4 (MSD)
     assert row[10].endswith("/originate/Telephony")
+
+
+def test_tacacs_record_held_for_a_continuation_survives_sigkill(tmp_path, server):
+    dataset = tmp_path / "dataset"
+    agent = Agent(tmp_path, str(server.port), agent="tacacs", interval=3600)
+    server.send(TACACS_STOP.encode())
+    # The assembler lets it go to the spool once the port is quiet for a second.
+    wait_for(lambda: spool_files(dataset) and spool_files(dataset)[0].stat().st_size, 5, "spool")
+    agent.kill()
+    server.close()
+    again = Agent(tmp_path, str(server.port), agent="tacacs", interval=3600)
+    try:
+        wait_rows(dataset / "2009-10-01.db", 1)
+    finally:
+        assert again.stop() == 0
 
 
 def test_bad_options_exit_2_without_traceback(tmp_path):
