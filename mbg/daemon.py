@@ -154,12 +154,16 @@ class Daemon:
     # --- the main loop ---
 
     def run(self) -> int:
-        dataset_dirs(self.dataset_dir)
         locked = []
         try:
-            for port in self.ports:
-                port.buffer.lock()
-                locked.append(port)
+            try:
+                dataset_dirs(self.dataset_dir)
+                for port in self.ports:
+                    port.buffer.lock()
+                    locked.append(port)
+            except OSError as e:
+                raise InputError(f"{self.dataset_dir}: cannot use the dataset folder: "
+                                 f"{e.strerror or e}") from None
             return self._run()
         finally:
             for port in locked:

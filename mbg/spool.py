@@ -242,7 +242,10 @@ class PortBuffer:
         self.sync()  # a sealed segment may wait days for its commit
         batch = Batch(data, self.count, self._segment, self._spooled and self._fd is not None)
         if self._fd is not None:
-            os.close(self._fd)
+            try:
+                os.close(self._fd)
+            except OSError:  # a late write error: the records are in memory all the same
+                batch.spooled = False
         self.chunks, self.tail, self.count = [], bytearray(), 0
         self._fd, self._segment, self._size, self._spooled = None, None, 0, True
         if not batch.count:  # an empty segment (every write failed): nothing to keep

@@ -388,3 +388,14 @@ def test_systemd_unit_examples(agent):
     command(f"telephony-agent-{agent}")  # installed under that name
     assert argv[argv.index("-demon") + 1] == "1" and "-ports" in argv and "-dataset" in argv
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_dataset_folder_that_cannot_be_created_exits_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    done = subprocess.run(
+        [command("telephony-agent-callbuilder"), "-demon", "1", "-host", "127.0.0.1",
+         "-ports", f"{free_port()} pbx", "-dataset", str(blocker / "dataset")],
+        capture_output=True, text=True, timeout=10)
+    assert done.returncode == 2 and "cannot use the dataset folder" in done.stderr
+    assert "Traceback" not in done.stderr
