@@ -245,3 +245,42 @@ def test_rating_follows_the_rules_after_an_edit_and_a_force_run(tmp_path):
     cost, unrated = results(root)
     assert cost == [("a-long", "84951234567", "8", 120), ("b-local", "74951234567", "7495", 60)]
     assert unrated == [("c-internal", "invalid: dst length")]
+
+
+TACACS_STOP = "\t".join([
+    "Tue Oct  6 10:18:43 2009", "10.20.0.1", "84951234567", "unknown", "4957391100/84951234567",
+    "stop", "task_id=101", "service=connection", "protocol=h323", "h323-gw-id=gw-msk-1",
+    "h323-conf-id=1A2B3C4D 11D6F08E 8058C840 5D76F8B3", "h323-call-origin={origin}",
+    "h323-call-type=VoIP", "h323-setup-time=10:15:33.120 UTC Tue Oct 6 2009",
+    "h323-connect-time=10:15:39.120 UTC Tue Oct 6 2009",
+    "h323-disconnect-time=10:18:43.490 UTC Tue Oct 6 2009", "h323-disconnect-cause=10",
+    "elapsed_time=184",
+])
+
+
+def test_mediate_stdin_tacacs_with_extra(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "mbg.toml").write_text('timezone = "UTC"\n')
+    rules = tmp_path / "legs.toml"
+    rules.write_text(
+        'chain = ["answer_leg", "dst_8_to_7", "nas"]\n'
+        '[rules.answer_leg]\nkind = "skip"\nwhen = "\'/answer/\' in callid"\n'
+        '[rules.dst_8_to_7]\nkind = "replace"\nfield = "dst"\nmap = [["^8", "7"]]\n'
+        '[rules.nas]\nkind = "set"\nfield = "source"\nvalue = \'extra["nas"]\'\n'
+        'when = \'extra["protocol"] == "h323"\'\n'
+    )
+    lines = "".join(TACACS_STOP.format(origin=o) + "\n" for o in ("answer", "originate"))
+    result = mbg("mediate", "-", "--format", "tacacs", "--rules", rules, "--root", root,
+                 input=lines.encode())
+    assert result.exit_code == 0, result.output
+    b = blocks(result.stdout)
+    assert len(b) == 2
+    assert b[0].startswith("record 1  2009-10-06 10:15:33  gw-msk-1  4957391100 -> 84951234567")
+    assert b[0].endswith("result: skipped: answer_leg")
+    assert b[1].splitlines()[1:] == [
+        "    dst: 84951234567 -> 74951234567",
+        "    source: gw-msk-1 -> 10.20.0.1",  # from extra, as the tacacs parser stores it
+        "    fired: dst_8_to_7, nas",
+        "    result: ok",
+    ]
