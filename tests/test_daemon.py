@@ -399,3 +399,53 @@ def test_dataset_folder_that_cannot_be_created_exits_2(tmp_path):
         capture_output=True, text=True, timeout=10)
     assert done.returncode == 2 and "cannot use the dataset folder" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_every_line_sent_is_stored_once_through_drops_locks_and_kills(tmp_path, server):
+    """A fault scenario end to end: a steady stream of lines; the connection dropped; the
+    dataset held under BEGIN EXCLUSIVE; the agent SIGKILLed and restarted; SIGTERM."""
+    import threading
+
+    go, quit_, sent = threading.Event(), threading.Event(), []
+
+    def sender():
+        i = 0
+        while not quit_.is_set() and i < 3600:
+            if not go.wait(0.1):
+                continue
+            try:
+                server.send(callbuilder_line(i))
+            except OSError:  # the agent went away: wait for the next connection
+                server.drop()
+                continue
+            sent.append(i)
+            i += 1
+            time.sleep(0.002)
+
+    feeder = threading.Thread(target=sender, daemon=True)
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1")
+    go.set()
+    feeder.start()
+    try:
+        wait_rows(aug(tmp_path), 100)
+        server.drop()  # the PBX side drops the connection
+        time.sleep(1)
+        holder = hold_exclusive(aug(tmp_path), 2.5)
+        agent.wait_log("cannot store", 10)
+        holder.wait(10)
+        time.sleep(0.5)
+        go.clear()  # SIGKILL loses at most the last second: nothing sent in that second
+        time.sleep(1.2)
+        agent.kill()
+        server.drop()
+        agent = Agent(tmp_path, f"{server.port} vk-pbx-1")
+        go.set()
+        time.sleep(1.5)
+        go.clear()
+        time.sleep(0.3)
+    finally:
+        quit_.set()
+        feeder.join(5)
+        assert agent.stop() == 0
+    assert len(sent) > 300
+    assert [r[4] for r in log_rows(aug(tmp_path))] == [f"8495{i:07d}" for i in sent]
