@@ -47,7 +47,11 @@ length = [11, 15]
 
 
 def mbg(*args, input=None):
-    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+    try:
+        runner = CliRunner(mix_stderr=False)  # click 8.1 (Debian 12) mixes stderr otherwise
+    except TypeError:
+        runner = CliRunner()  # click >= 8.2: stderr always apart
+    return runner.invoke(main, [str(a) for a in args], input=input)
 
 
 def month_root(tmp_path, rules_text=RULES):
@@ -134,7 +138,7 @@ def test_mediate_stdin_callbuilder(tmp_path):
 def test_mediate_stdin_needs_format(tmp_path):
     root = month_root(tmp_path)
     result = mbg("mediate", "-", "--root", root, input=b"")
-    assert result.exit_code == 2 and "--format" in result.output
+    assert result.exit_code == 2 and "--format" in result.stderr
 
 
 def test_example_printed_is_the_installed_file_and_valid(tmp_path):
@@ -167,15 +171,15 @@ def test_hostile_rules_file_exit_2_naming_the_rule(tmp_path):
 def test_missing_rules_file(tmp_path):
     root = month_root(tmp_path, rules_text=None)
     result = mbg("mediate", "2009-10", "--root", root)
-    assert result.exit_code == 2 and "mbg mediate --example" in result.output
+    assert result.exit_code == 2 and "mbg mediate --example" in result.stderr
     result = mbg("mediate", "2009-10", "--root", root, "--rules", tmp_path / "nope.toml")
-    assert result.exit_code == 2 and "no such rules file" in result.output
+    assert result.exit_code == 2 and "no such rules file" in result.stderr
 
 
 def test_missing_month(tmp_path):
     root = month_root(tmp_path)
     result = mbg("mediate", "2009-11", "--root", root)
-    assert result.exit_code == 2 and "no dataset" in result.output
+    assert result.exit_code == 2 and "no dataset" in result.stderr
     assert mbg("mediate", "2009-13", "--root", root).exit_code == 2
 
 
