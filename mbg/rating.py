@@ -186,12 +186,12 @@ def rate_calls(rows: Iterable[tuple], ref: Reference, counters: dict[tuple[str, 
         if found is None:
             found = rates_for(dst)
         for name in names:
-            rate = found[name]
-            if rate is None:
+            hot = found[name]
+            if hot is None:
                 unrated.append((log_id, name, "no rate"))
                 continue
             (free_seconds, first, step, bucket, bucket_size, direction, prefix,
-             fee_m, price_m, divisor) = rate.hot
+             fee_m, price_m, divisor, rate) = hot
             # SPEC 7.5: billed seconds
             if billsec <= free_seconds:
                 billed = 0
