@@ -31,10 +31,13 @@ Decisions where SPEC is silent (also in the README):
 - Validators run after the chain, on calls not skipped, field by field in file order,
   each check in the order required, type, length, regex, value; the first failure is
   the reason. A field that is not required and is empty passes. ``type`` is
-  ``string``, ``integer`` (a number, or text of an optionally signed decimal integer)
-  or ``digits`` (text of 0-9 only, non-empty). ``length = [min, max]`` (or one integer,
-  an exact length). ``value`` is one allowed value, a list of allowed values, or a table
-  ``{min = .., max = ..}`` (inclusive bounds, either optional).
+  ``string`` (also ``str``, ``text``), ``integer`` (also ``int``, ``number``,
+  ``numeric``: a number, or text of an optionally signed decimal integer) or ``digits``
+  (text of 0-9 only, non-empty). ``length = [min, max]`` (or one integer, an exact
+  length). ``value`` is one allowed value, a list of allowed values, a table
+  ``{min = .., max = ..}`` (inclusive bounds, either optional), or a condition: a string
+  that compiles to a true/false expression (``value = "billsec <= 7200"``) must hold;
+  any other string is the one allowed text.
 - Rule names are letters, digits, ``_ - .`` so that reasons stay plain words.
 """
 
@@ -413,7 +416,7 @@ class _Loader:
         if not isinstance(checks, dict):
             raise self.fail(where, "must be a table [validate.FIELD]")
         try:
-            return build_validator(name, FIELD_TYPES[name], checks, self.compiler.regex)
+            return build_validator(name, FIELD_TYPES[name], checks, self.compiler)
         except (ValueError, ExpressionError) as e:
             raise self.fail(where, str(e)) from None
 
@@ -489,57 +492,68 @@ _VALIDATE_KEYS = ("required", "type", "length", "regex", "value")
 
 
 def build_validator(
-    name: str, kind: str, checks: Mapping[str, Any], regex: Callable[[str], re.Pattern]
+    name: str, kind: str, checks: Mapping[str, Any], compiler: Compiler
 ) -> Callable[[dict], str | None]:
     """One closure checking field ``name`` of a call: the reason of the first failure, or None."""
     unknown = sorted(set(checks) - set(_VALIDATE_KEYS))
     if unknown:
         raise ValueError(f"unknown check {unknown[0]!r} (known: {', '.join(_VALIDATE_KEYS)})")
-    tests: list[tuple[Callable[[Any], bool], str]] = []
+    tests: list[tuple[Callable[[Any, dict], bool], str]] = []
     required = checks.get("required", False)
     if not isinstance(required, bool):
         raise ValueError("required must be true or false")
     if required and kind == "str":
-        tests.append((lambda v: v != "", f"invalid: {name} required"))
+        tests.append((lambda v, c: v != "", f"invalid: {name} required"))
     if "type" in checks:
         tests.append((_type_test(checks["type"]), f"invalid: {name} type"))
     if "length" in checks:
         if kind != "str":
             raise ValueError(f"length needs a text field, {name} is {kind}")
         low, high = _bounds(checks["length"], "length")
-        tests.append((lambda v: low <= len(v) <= high, f"invalid: {name} length"))
+        tests.append((lambda v, c: low <= len(v) <= high, f"invalid: {name} length"))
     if "regex" in checks:
         if kind != "str":
             raise ValueError(f"regex needs a text field, {name} is {kind}")
         if not isinstance(checks["regex"], str):
             raise ValueError("regex must be a string")
-        search = regex(checks["regex"]).search
-        tests.append((lambda v: search(v) is not None, f"invalid: {name} regex"))
+        search = compiler.regex(checks["regex"]).search
+        tests.append((lambda v, c: search(v) is not None, f"invalid: {name} regex"))
     if "value" in checks:
-        tests.append((_value_test(checks["value"], kind), f"invalid: {name} value"))
+        tests.append((_value_test(checks["value"], kind, compiler), f"invalid: {name} value"))
 
     def validate(c: dict) -> str | None:
         v = c[name]
         if v == "" and not required:
             return None
         for test, reason in tests:
-            if not test(v):
+            try:
+                if not test(v, c):
+                    return reason
+            except RUNTIME_ERRORS:  # a condition on a value of unknown type
                 return reason
         return None
 
     return validate
 
 
-def _type_test(kind: Any) -> Callable[[Any], bool]:
+_TYPE_NAMES = {
+    "string": "string", "str": "string", "text": "string",
+    "integer": "integer", "int": "integer", "number": "integer", "numeric": "integer",
+    "digits": "digits",
+}
+
+
+def _type_test(kind: Any) -> Callable[[Any, dict], bool]:
+    kind = _TYPE_NAMES.get(kind) if isinstance(kind, str) else None
     if kind == "string":
-        return lambda v: isinstance(v, str)
+        return lambda v, c: isinstance(v, str)
     if kind == "integer":
-        return lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (
+        return lambda v, c: (isinstance(v, int) and not isinstance(v, bool)) or (
             isinstance(v, str) and _INTEGER_TEXT.fullmatch(v) is not None
         )
     if kind == "digits":
-        return lambda v: isinstance(v, str) and _DIGITS.fullmatch(v) is not None
-    raise ValueError(f"type must be string, integer or digits, not {kind!r}")
+        return lambda v, c: isinstance(v, str) and _DIGITS.fullmatch(v) is not None
+    raise ValueError("type must be string, integer or digits")
 
 
 def _bounds(value: Any, what: str) -> tuple[int, int]:
@@ -555,7 +569,9 @@ def _bounds(value: Any, what: str) -> tuple[int, int]:
     raise ValueError(f"{what} must be [min, max] (integers, min <= max) or one integer")
 
 
-def _value_test(value: Any, kind: str) -> Callable[[Any], bool]:
+def _value_test(value: Any, kind: str, compiler: Compiler) -> Callable[[Any, dict], bool]:
+    """value = one allowed value, a list of them, {min, max}, or a condition (an
+    expression of true/false on the call: ``value = "billsec <= 7200"``)."""
     expected = _PY_TYPE[kind]
 
     def typed(v: Any) -> Any:
@@ -563,15 +579,25 @@ def _value_test(value: Any, kind: str) -> Callable[[Any], bool]:
             raise ValueError(f"value {v!r} is not of the field's type ({kind})")
         return v
 
+    if isinstance(value, str):
+        try:
+            condition = compiler.compile(value)
+        except ExpressionError as e:
+            condition = None
+            if kind != "str":
+                raise ValueError(f"value {value!r} is neither a number nor a condition ({e})") from None
+        if condition is not None and condition.type == "bool":
+            test = condition.fn
+            return lambda v, c: bool(test(c, {}))
     if isinstance(value, dict):
         unknown = sorted(set(value) - {"min", "max"})
         if unknown or not value:
             raise ValueError("value as a table is {min = .., max = ..}")
         low = typed(value["min"]) if "min" in value else None
         high = typed(value["max"]) if "max" in value else None
-        return lambda v: (low is None or v >= low) and (high is None or v <= high)
+        return lambda v, c: (low is None or v >= low) and (high is None or v <= high)
     if isinstance(value, list):
         allowed = frozenset(typed(v) for v in value)
-        return lambda v: v in allowed
+        return lambda v, c: v in allowed
     one = typed(value)
-    return lambda v: v == one
+    return lambda v, c: v == one

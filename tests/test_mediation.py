@@ -409,6 +409,15 @@ def test_set_field_type_checked_at_run_time_for_locals():
         ("value = '123'", {"dst": "124"}, "invalid: dst value"),
         ("value = ['1', '2']", {"dst": "2"}, None),
         ("value = ['1', '2']", {"dst": "3"}, "invalid: dst value"),
+        # A string that is a condition (true/false) is one; any other string is the value.
+        ("value = 'dst.startswith(\"7\") or src == \"2345\"'", {"dst": "8"}, None),
+        ("value = 'dst.startswith(\"7\")'", {"dst": "8"}, "invalid: dst value"),
+        ("value = 'gw1'", {"dst": "gw1"}, None),
+        ("value = '16'", {"dst": "16"}, None),
+        ("value = '16'", {"dst": "17"}, "invalid: dst value"),
+        ("value = 'len($x) > 0'", {"dst": "1"}, "invalid: dst value"),  # locals are gone by now
+        ("type = 'number'", {"dst": "+7"}, None),
+        ("type = 'text'", {"dst": "+7"}, None),
         # Not required: an empty field passes every other check.
         ("length = [11, 15]\nregex = '^7'", {"dst": ""}, None),
         # Checks run in the order required, type, length, regex, value.
@@ -430,7 +439,13 @@ def test_validate_dst(checks, fields, reason):
         ("value = {min = 10}", 9, "invalid: billsec value"),
         ("value = {max = 10}", 9, None),
         ("value = [1, 2, 3]", 2, None),
+        ("value = 'billsec <= 7200'", 7200, None),
+        ("value = 'billsec <= 7200'", 7201, "invalid: billsec value"),
+        ("value = 'billsec < duration'", 129, None),
+        ("value = 'billsec < duration'", 130, "invalid: billsec value"),
         ("type = 'integer'", 5, None),
+        ("type = 'int'", 5, None),
+        ("type = 'str'", 5, "invalid: billsec type"),
         ("type = 'string'", 5, "invalid: billsec type"),
         ("required = true", 0, None),
     ],
@@ -511,6 +526,8 @@ def test_validators_run_after_the_chain_in_file_order():
         ('[validate.dst]\nregex = "("', ["validate dst", "bad regex"]),
         ('[validate.dst]\ntype = "float"', ["validate dst", "type must be"]),
         ('[validate.dst]\nvalue = [1, 2]', ["validate dst", "field's type"]),
+        ('[validate.billsec]\nvalue = "x"', ["validate billsec", "neither a number nor a condition"]),
+        ('[validate.billsec]\nvalue = "\'x\'"', ["validate billsec", "field's type"]),
         ('[validate.billsec]\nlength = [1, 2]', ["validate billsec", "text field"]),
         ('[validate.dst]\nrequired = "yes"', ["validate dst", "true or false"]),
         ('chain = [', ["not valid TOML"]),
