@@ -64,7 +64,7 @@ _KEYS = {
     "skip": set(),
     "if": {"then", "else"},
 }
-_COMMON_KEYS = {"kind", "when", "description"}
+_COMMON_KEYS = {"kind", "when", "description", "comment"}
 _TOP_KEYS = {"chain", "constants", "rules", "validate"}
 MAX_IF_DEPTH = 40  # if rules inside if rules: far from Python's recursion limit
 _RULE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
