@@ -15,8 +15,12 @@ from ..tariffs import load_reference
 from .options import dataset_dir, dataset_option, handle_errors, progress, root_option, summary
 
 
-def run_rating(month_text: str, force: bool, dataset: Path | None, root: Root) -> None:
-    """Rate one month; the one-line summary on stderr. Everything is checked before any write."""
+def run_rating(month_text: str, force: bool, dataset: Path | None, root: Root,
+               rules=None) -> None:
+    """Rate one month; the one-line summary on stderr. Everything is checked before any write.
+
+    ``rules``: mediation rules (an object with ``apply(call) -> Outcome``), or None.
+    """
     month = parse_month(month_text)
     root.require()
     settings = root.settings()
@@ -35,10 +39,10 @@ def run_rating(month_text: str, force: bool, dataset: Path | None, root: Root) -
         if force:
             total = conn.execute("SELECT count(*) FROM telephony_log").fetchall()[0][0]
             with progress("re-rating", total) as bar:
-                result = rating.force_month(conn, ref, on_progress=bar.advance)
+                result = rating.force_month(conn, ref, rules, on_progress=bar.advance)
         else:
             with progress("rating", rating.count_new(conn)) as bar:
-                result = rating.rate_month(conn, ref, on_progress=bar.advance)
+                result = rating.rate_month(conn, ref, rules, on_progress=bar.advance)
     finally:
         conn.close()
     summary(rating_summary(path, result, settings.money_decimals, force))
