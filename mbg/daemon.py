@@ -236,7 +236,11 @@ class Daemon:
         with port.lock:
             items = []
             for line in lines:
-                items.extend(port.parser.feed(line))
+                try:
+                    items.extend(port.parser.feed(line))
+                except Exception as e:  # a parser bug must cost one line, kept, not the rest
+                    items.append(Rejection(f"parser error: {type(e).__name__}: {e}", line,
+                                           getattr(port.parser, "lineno", 0)))
             self._keep(port, items)
             port.fed_at = time.monotonic()
 
