@@ -13,7 +13,8 @@ The shape, kept simple on purpose:
 - at start, spool segments left by an earlier run are stored before any connection;
 - SIGTERM and SIGINT: stop reading, store what is buffered (if that fails, make sure it is
   all in the spool), exit 0. SIGKILL loses nothing already written to the spool, which is
-  everything received but the read in progress.
+  everything received but the read in progress and a record a parser holds back for a
+  possible continuation line (let go after a quiet second).
 
 Logs go to stderr, one line each with a timestamp; expected faults never print tracebacks.
 """
