@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,19 +104,25 @@ def _store_month(path: Path, rows: list[tuple]) -> int:
         conn.close()
 
 
+# Characters that are never printable: C0/C1 controls, the backslash (escaped so that
+# the file reads back unambiguously) and the surrogates that stand for non-UTF-8 bytes.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\\\\\udc80-\udcff]")
+
+
+def _escape_char(char: str) -> str:
+    return "".join(f"\\x{b:02x}" for b in char.encode("utf-8", errors="surrogateescape"))
+
+
 def escape_line(line: bytes) -> str:
     """The line as one printable line: other bytes, and '\\', as \\xNN."""
     text = line.decode("utf-8", errors="surrogateescape")
     if text.isprintable() and "\\" not in text:
         return text
-    out = []
-    for char in text:
-        if char.isprintable() and char != "\\":
-            out.append(char)
-        else:
-            data = char.encode("utf-8", errors="surrogateescape")
-            out.extend(f"\\x{b:02x}" for b in data)
-    return "".join(out)
+    text = _UNSAFE.sub(lambda m: _escape_char(m.group()), text)
+    if text.isprintable():
+        return text
+    # Rare: other non-printable characters (line separators, format characters).
+    return "".join(c if c.isprintable() else _escape_char(c) for c in text)
 
 
 class RejectLog:

@@ -105,6 +105,8 @@ def ingest_stream(
 
     readline = stream.readline
     feed = parser.feed
+    # One record per line (SimpleLineParser): call the bare parser, number lines here.
+    parse_one = getattr(parser, "parse_one", None)
     append = records.append
     limit = MAX_LINE + 2
     tail = b""
@@ -123,14 +125,25 @@ def ingest_stream(
         if line[-1:] != b"\n" and len(line) < limit:  # the input ends without an end of line
             tail = line
             break
-        items = feed(line)
-        # The common case inline: one record per line.
-        if len(items) == 1 and type(items[0]) is tuple:
-            append(items[0])
+        if parse_one is None:
+            items = feed(line)
+            # The common case inline: one record per line.
+            if len(items) == 1 and type(items[0]) is tuple:
+                append(items[0])
+            else:
+                take(items)
         else:
-            take(items)
+            item = parse_one(line)
+            if type(item) is tuple:
+                append(item)
+            else:
+                if type(item) is Rejection:
+                    item.lineno = counts.lines
+                take((item,))
         if len(records) >= batch:
             store()
+    if parse_one is not None:
+        parser.lineno = counts.lines - (1 if tail else 0)
     take(parser.finish(tail))
     store()
     return counts

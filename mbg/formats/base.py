@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol, Union
 
 # SPEC 6.1: a line longer than 64 KiB (without its terminator) is rejected.
@@ -78,16 +79,20 @@ def truncated(line: bytes, lineno: int) -> Rejection:
 
 
 class SimpleLineParser:
-    """A LineParser for formats with one record per line (callbuilder, asterisk)."""
+    """A LineParser for formats with one record per line (callbuilder, asterisk).
 
-    def __init__(self, parse, *args) -> None:
-        self._parse = parse
-        self._args = args
+    ``parse_one(line) -> Item`` is the bare parser with its arguments bound: pipe mode
+    calls it directly (no list per line) and numbers rejections itself.
+    """
+
+    def __init__(self, parse, source: str) -> None:
+        # parse(line, source=source) without a Python-level wrapper.
+        self.parse_one = functools.partial(parse, source=source)
         self.lineno = 0
 
     def feed(self, line: bytes) -> list[Item]:
         self.lineno += 1
-        item = self._parse(line, *self._args)
+        item = self.parse_one(line)
         if type(item) is Rejection:
             item.lineno = self.lineno
         return [item]

@@ -63,10 +63,11 @@ def _time_ok(token: str) -> bool:
     return False
 
 
-def _json_text(value: str) -> str:
-    if value.isdigit() or not value:
-        return '"' + value + '"'
-    return json.dumps(value, ensure_ascii=False)
+def _extra(cgpn_out: str, cdpn_out: str, cause: str) -> str:
+    extra = {"cgpn_out": cgpn_out, "cdpn_out": cdpn_out}
+    if cause in _SUSPECT_CAUSES:
+        extra["suspect"] = True
+    return json.dumps(extra, ensure_ascii=False)
 
 
 def parse_callbuilder_line(line: bytes, source: str) -> Item:
@@ -97,20 +98,21 @@ def parse_callbuilder_line(line: bytes, source: str) -> Item:
         date = _DATES[day] = _check_date(day)
     if date[0] == "!":
         return Rejection(date[1:], raw)
-    if not _time_ok(time):
+    if time not in _TIMES and not _time_ok(time):
         return Rejection(f"bad time {time!r}, expected HH:MM:SS", raw)
-    if not (seiz.isdigit() and seiz.isascii()):
-        return Rejection(f"bad seizure duration {seiz!r}", raw)
-    if not (talk.isdigit() and talk.isascii()):
-        return Rejection(f"bad talk duration {talk!r}", raw)
-    if not (cause.isdigit() and cause.isascii()):
-        return Rejection(f"bad cause {cause!r}", raw)
-    duration = int(seiz)
-    billsec = int(talk)
-    cgpn_out = "" if cgpn_out == "-" else cgpn_out
-    cdpn_out = "" if cdpn_out == "-" else cdpn_out
-    extra = '{"cgpn_out": ' + _json_text(cgpn_out) + ', "cdpn_out": ' + _json_text(cdpn_out)
-    extra += ', "suspect": true}' if cause in _SUSPECT_CAUSES else "}"
+    if not (seiz.isdigit() and talk.isdigit() and cause.isdigit() and text.isascii()):
+        for name, value in (("seizure duration", seiz), ("talk duration", talk), ("cause", cause)):
+            if not (value.isdigit() and value.isascii()):
+                return Rejection(f"bad {name} {value!r}", raw)
+    if cgpn_out == "-":
+        cgpn_out = ""
+    if cdpn_out == "-":
+        cdpn_out = ""
+    if (cgpn_out + cdpn_out).isdigit() and cgpn_out and cdpn_out:
+        extra = '{"cgpn_out": "' + cgpn_out + '", "cdpn_out": "' + cdpn_out
+        extra += '", "suspect": true}' if cause in _SUSPECT_CAUSES else '"}'
+    else:
+        extra = _extra(cgpn_out, cdpn_out, cause)
     return (
         source,
         date + " " + time,
@@ -118,8 +120,8 @@ def parse_callbuilder_line(line: bytes, source: str) -> Item:
         "" if cdpn_in == "-" else cdpn_in,
         ch_in,
         ch_out,
-        duration,
-        billsec,
+        int(seiz),
+        int(talk),
         cause,
         "",
         extra,

@@ -20,6 +20,8 @@ MONTHS = {
 # Every zone offset in use is a multiple of 15 minutes and zones change offset at such
 # instants, so one lookup per 15-minute bucket of UTC is exact.
 _BUCKET = 900
+# 'HH:MM:SS' -> seconds of the day, for the valid ones seen.
+_SECONDS: dict[str, int] = {}
 
 
 def seconds_of_day(hms: str) -> int | None:
@@ -87,49 +89,49 @@ class H323Clock:
 
     def __init__(self, zones: dict[str, dt.tzinfo]) -> None:
         self._zones = zones
-        # (zone, month, day, year) -> UTC epoch of that local midnight (fixed-offset
-        # zones), the zone itself (zones with DST: exact per value), or an error (str).
-        self._days: dict[tuple[str, str, str, str], int | dt.tzinfo | str] = {}
+        # 'MSK Thu Oct 1 2009' -> see _day_base.
+        self._days: dict[str, int | tuple[dt.tzinfo, dt.date] | str] = {}
 
     def parse(self, value: str) -> tuple[int, str] | str:
         """(epoch, flag), or the reason the value is malformed (a str)."""
-        value = value.strip()
         flag = value[:1]
-        if flag in ("*", "."):
+        if flag == "*" or flag == ".":
             value = value[1:]
         else:
             flag = ""
-        parts = value.split()
-        if len(parts) != 6:
-            return f"bad time {value!r}"
-        hms, zone, _weekday, month, day, year = parts
-        if len(hms) > 8 and (hms[8] != "." or not hms[9:].isdigit()):
-            return f"bad time {value!r}"
-        sod = seconds_of_day(hms[:8])
+        space = value.find(" ")
+        hms = value[:space]
+        sod = _SECONDS.get(hms[:8])
         if sod is None:
-            return f"bad time {value!r}"
-        key = (zone, month, day, year)
-        base = self._days.get(key)
+            sod = seconds_of_day(hms[:8])
+            if sod is None or space < 8:
+                return f"bad time {value.strip()[:60]!r}"
+            _SECONDS[hms[:8]] = sod
+        if space > 8 and (hms[8] != "." or not hms[9:].isdigit()):
+            return f"bad time {value.strip()[:60]!r}"
+        rest = value[space + 1 :]
+        base = self._days.get(rest)
         if base is None:
-            base = self._days[key] = self._day_base(key)
+            base = self._days[rest] = self._day_base(rest)
         if type(base) is int:
             return base + sod, flag
         if type(base) is str:
             return base
-        local = dt.datetime.combine(self._date(key), dt.time()) + dt.timedelta(seconds=sod)
-        return int(local.replace(tzinfo=base).timestamp()), flag
+        zone, date = base
+        local = dt.datetime.combine(date, dt.time()) + dt.timedelta(seconds=sod)
+        return int(local.replace(tzinfo=zone).timestamp()), flag
 
-    @staticmethod
-    def _date(key: tuple[str, str, str, str]) -> dt.date:
-        _, month, day, year = key
-        return dt.date(int(year), MONTHS[month], int(day))
-
-    def _day_base(self, key: tuple[str, str, str, str]) -> int | dt.tzinfo | str:
-        zone_name, month, day, year = key
+    def _day_base(self, rest: str) -> int | tuple[dt.tzinfo, dt.date] | str:
+        """'MSK Thu Oct 1 2009' -> the UTC epoch of that local midnight (fixed-offset
+        zones), (zone, date) for zones with DST (converted exactly per value), or an error."""
+        parts = rest.split()
+        if len(parts) != 5:
+            return f"bad time zone and date {rest.strip()[:60]!r}"
+        zone_name, _weekday, month, day, year = parts
         if month not in MONTHS or not day.isdigit() or not (year.isdigit() and len(year) == 4):
             return f"bad date {month} {day} {year}"
         try:
-            date = self._date(key)
+            date = dt.date(int(year), MONTHS[month], int(day))
         except ValueError:
             return f"impossible date {month} {day} {year}"
         zone = zone_by_name(zone_name, self._zones)
@@ -138,4 +140,4 @@ class H323Clock:
         if isinstance(zone, dt.timezone):
             offset = int(zone.utcoffset(None).total_seconds())
             return (date.toordinal() - EPOCH_ORDINAL) * 86400 - offset
-        return zone
+        return zone, date

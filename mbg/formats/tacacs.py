@@ -61,10 +61,6 @@ _COLUMN_ATTRS = frozenset(
 _IGNORED_TYPES = frozenset(("start", "update", "unknown", "watchdog"))
 
 
-def _column(value: str) -> str:
-    return "" if value == "unknown" else value
-
-
 def _parse_avs(text: str) -> tuple[dict[str, str], dict[str, object]]:
     """(first value of each name, every value: a list where the name repeats)."""
     pairs = _AV.findall(text) if text else []
@@ -130,66 +126,71 @@ class TacacsParser:
             return Rejection(str(e), line)
 
     def _call(self, fields, attrs, every, year, line) -> tuple:
-        _, nas, user, port, rem_addr = fields[:5]
-        extra = {k: v for k, v in every.items() if k not in _COLUMN_ATTRS}
-        setup = self._time(attrs, "h323-setup-time")
-        connect = self._time(attrs, "h323-connect-time")
-        disconnect = self._time(attrs, "h323-disconnect-time")
-        elapsed = attrs.get("elapsed_time")
+        get = attrs.get
+        parse_time = self.h323.parse
+        setup = get("h323-setup-time")
+        if setup is not None:
+            setup = _time_value(parse_time, setup, "h323-setup-time")
+        disconnect = get("h323-disconnect-time")
+        if disconnect is not None:
+            disconnect = _time_value(parse_time, disconnect, "h323-disconnect-time")
+        elapsed = get("elapsed_time")
         if elapsed is not None:
             elapsed = elapsed.strip()
             if not (elapsed.isdigit() and elapsed.isascii()):
                 raise _Reject(f"bad elapsed_time {elapsed[:40]!r}")
             billsec = int(elapsed)
-        elif connect and disconnect:
-            billsec = disconnect[0] - connect[0]
         else:
-            billsec = 0
+            connect = get("h323-connect-time")
+            if connect is not None:
+                connect = _time_value(parse_time, connect, "h323-connect-time")
+            billsec = disconnect[0] - connect[0] if connect and disconnect else 0
         duration = disconnect[0] - setup[0] if setup and disconnect else billsec
         if duration < 0 or billsec < 0:
             raise _Reject("h323 times out of order (disconnect before setup or connect)")
 
+        cause = get("h323-disconnect-cause", "").strip()
+        if cause:
+            if not _HEX.fullmatch(cause):
+                raise _Reject(f"bad h323-disconnect-cause {cause[:40]!r}")
+            cause = str(int(cause, 16))
+
+        conf_name = "h323-conf-id" if "h323-conf-id" in attrs else "h323-incoming-conf-id"
+        conf = get(conf_name, "").strip()
+        origin = get("h323-call-origin", "").strip()
+        callid = f"{conf}/{origin}/{get('h323-call-type', '').strip()}" if conf else ""
+
+        _, nas, user, port, rem_addr = fields[:5]
+        if nas == "unknown":
+            nas = ""
+        source = self.source or get("h323-gw-id", "").strip() or nas
+        if port == "unknown":
+            port = ""
+        src = self._number(self.src_order, attrs, user, port, rem_addr)
+        dst = self._number(self.dst_order, attrs, user, port, rem_addr)
+        start_time = get("start_time", "").strip()
+
+        # What is left of the attributes is extra: lookups are done, so ``every`` (which
+        # may be ``attrs`` itself) can lose the ones stored in columns.
+        extra = every
+        for name in _COLUMN_ATTRS:
+            extra.pop(name, None)
+        if conf_name == "h323-incoming-conf-id":
+            extra.pop(conf_name, None)
+        if source != nas and nas:
+            extra["nas"] = nas
         if setup and setup[1] != "*":
             calldate = self.clock.format(setup[0])
             if setup[1] == ".":
                 extra["clock"] = "unsynchronised"
         else:
             extra["clock"] = "unset" if setup else "missing"
-            start_time = attrs.get("start_time", "").strip()
             if start_time.isdigit() and start_time.isascii():
                 calldate = self.clock.format(int(start_time))
                 extra["calldate_from"] = "start_time"
             else:
                 calldate = self.clock.format(self._line_epoch(fields[0], year) - duration)
                 extra["calldate_from"] = "line timestamp"
-
-        cause = attrs.get("h323-disconnect-cause", "").strip()
-        if cause:
-            if not _HEX.fullmatch(cause):
-                raise _Reject(f"bad h323-disconnect-cause {cause[:40]!r}")
-            cause = str(int(cause, 16))
-
-        conf = attrs.get("h323-conf-id") or attrs.get("h323-incoming-conf-id") or ""
-        conf = conf.strip()
-        origin = attrs.get("h323-call-origin", "").strip()
-        if conf:
-            callid = f"{conf}/{origin}/{attrs.get('h323-call-type', '').strip()}"
-            if "h323-conf-id" not in attrs:
-                extra.pop("h323-incoming-conf-id", None)
-        else:
-            callid = ""
-
-        nas = _column(nas)
-        source = self.source or attrs.get("h323-gw-id", "").strip() or nas
-        if source != nas and nas:
-            extra["nas"] = nas
-        port = _column(port)
-        rem_addr = _column(rem_addr)
-        ani, _, dnis = rem_addr.partition("/")
-        columns = {"rem_addr.ani": ani, "rem_addr.dnis": dnis, "rem_addr": rem_addr,
-                   "user": _column(user), "port": port}
-        src = _pick(self.src_order, attrs, columns)
-        dst = _pick(self.dst_order, attrs, columns)
         originate = origin == "originate"
         return (
             source,
@@ -205,17 +206,26 @@ class TacacsParser:
             json.dumps(extra, ensure_ascii=False) if extra else None,
         )
 
-    def _time(self, attrs: dict[str, str], name: str) -> tuple[int, str] | None:
-        value = attrs.get(name)
-        if value is None:
-            return None
-        value = value.strip()
-        if value in ("", "0"):  # non-Cisco gateways send 0 for "none"
-            return None
-        result = self.h323.parse(value)
-        if type(result) is str:
-            raise _Reject(f"{name}: {result}")
-        return result
+    @staticmethod
+    def _number(order: tuple[str, ...], attrs: dict[str, str], user: str, port: str,
+                rem_addr: str) -> str:
+        for name in order:
+            if name.startswith("rem_addr"):
+                value = "" if rem_addr == "unknown" else rem_addr
+                if name == "rem_addr.ani":
+                    value = value.partition("/")[0]
+                elif name == "rem_addr.dnis":
+                    value = value.partition("/")[2]
+            elif name == "user":
+                value = "" if user == "unknown" else user
+            elif name == "port":
+                value = port
+            else:
+                value = attrs.get(name, "")
+            value = value.strip()
+            if value:
+                return value
+        return ""
 
     def _line_epoch(self, stamp: str, year: int | None) -> int:
         parsed = parse_line_timestamp(stamp, year)
@@ -228,13 +238,14 @@ class _Reject(Exception):
     pass
 
 
-def _pick(order: tuple[str, ...], attrs: dict[str, str], columns: dict[str, str]) -> str:
-    for name in order:
-        value = columns[name] if name in columns else attrs.get(name, "")
-        value = value.strip()
-        if value:
-            return value
-    return ""
+def _time_value(parse, value: str, name: str) -> tuple[int, str] | None:
+    """An h323 time -> (UTC epoch, flag); None when empty or '0' (non-Cisco "none")."""
+    result = parse(value)
+    if type(result) is tuple:
+        return result
+    if not value.strip() or value.strip() == "0":
+        return None
+    raise _Reject(f"{name}: {result}")
 
 
 def parse_line_timestamp(stamp: str, year: int | None = None) -> tuple[dt.date, int] | None:

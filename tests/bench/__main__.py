@@ -17,6 +17,7 @@ from pathlib import Path
 
 # name -> (module in tests.bench, default N)
 BENCHMARKS: dict[str, tuple[str, int]] = {
+    "ingest": ("ingest", 300_000),
     "merge": ("merge", 1_000_000),
     "daemon_buffer": ("daemon_buffer", 1_000_000),
     "rate": ("rate", 1_000_000),
