@@ -96,7 +96,8 @@ def test_every_launcher_in_bin_is_shipped_as_an_example():
     examples = [line for lines in install_lines("examples").values() for line in lines]
     for path in sorted((REPO / "bin").iterdir()):
         assert examples.count(f"bin/{path.name}") == 1, (
-            f"bin/{path.name} is in {examples.count(f'bin/{path.name}')} debian/*.examples")
+            f"bin/{path.name} is in {examples.count(f'bin/{path.name}')} debian/*.examples: "
+            f"list it in the debian/PACKAGE.examples of the package of the utility it runs")
     for line in examples:
         assert (REPO / line).exists(), f"debian/*.examples names {line}, which does not exist"
 
