@@ -1,0 +1,158 @@
+"""The callbuilder format-10 parser, line by line (FORMATS.md 2.2, 2.4, 2.5)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mbg.formats import IGNORED, MAX_LINE, Rejection, SimpleLineParser, parse_callbuilder_line
+from tests.collectors_helpers import SAMPLES
+
+OUTGOING = b"A2345 2345 84951234567 C0100517 2345 4951234567 30-08-12 14:29:21 130 107 16\r\n"
+INCOMING = b"C0200301 84957654321 2345 A2345 84957654321 2345 30-08-12 14:31:02 25 0 19\r\n"
+
+
+def parse(line: bytes):
+    return parse_callbuilder_line(line, "vk-pbx-1")
+
+
+def test_outgoing_call_every_field():
+    assert parse(OUTGOING) == (
+        "vk-pbx-1", "2012-08-30 14:29:21", "2345", "84951234567", "A2345", "C0100517",
+        130, 107, "16", "", '{"cgpn_out": "2345", "cdpn_out": "4951234567"}',
+    )
+    record = parse(OUTGOING)
+    assert json.loads(record[10]) == {"cgpn_out": "2345", "cdpn_out": "4951234567"}
+
+
+def test_incoming_unanswered_call():
+    record = parse(INCOMING)
+    assert record[1:10] == ("2012-08-30 14:31:02", "84957654321", "2345", "C0200301", "A2345",
+                            25, 0, "19", "")
+
+
+def test_terminator_optional_and_lf_only():
+    assert parse(OUTGOING) == parse(OUTGOING.rstrip(b"\r\n")) == parse(OUTGOING[:-2] + b"\n")
+
+
+def test_leading_0x02_is_stripped():
+    assert parse(b"\x02" + OUTGOING) == parse(OUTGOING)
+
+
+def test_dash_means_no_number_everywhere():
+    record = parse(b"C0200301 - - A2345 - - 30-08-12 14:31:02 25 0 19\r\n")
+    assert record[2:4] == ("", "")
+    assert json.loads(record[10]) == {"cgpn_out": "", "cdpn_out": ""}
+    one_side = parse(b"C0200301 - 2345 A2345 84957654321 - 30-08-12 14:31:02 25 0 19\r\n")
+    assert one_side[2:4] == ("", "2345")
+    assert json.loads(one_side[10]) == {"cgpn_out": "84957654321", "cdpn_out": ""}
+
+
+def test_other_nonumstr_values_kept_as_json():
+    record = parse(b'C0200301 x"y 2345 A2345 n\\a 2345 30-08-12 14:31:02 25 0 19\r\n')
+    assert record[2] == 'x"y'
+    assert json.loads(record[10]) == {"cgpn_out": "n\\a", "cdpn_out": "2345"}
+
+
+@pytest.mark.parametrize("yy, year", [("00", 2000), ("09", 2009), ("38", 2038)])
+def test_two_digit_years(yy, year):
+    record = parse(f"A1 1 2 C1 1 2 01-01-{yy} 00:00:00 1 1 16\r\n".encode())
+    assert record[1] == f"{year}-01-01 00:00:00"
+
+
+@pytest.mark.parametrize(
+    "date_time, reason",
+    [
+        ("01-01-39 00:00:00", "year 39 out of range"),
+        ("01-01-99 00:00:00", "year 99 out of range"),
+        ("31-02-12 00:00:00", "impossible date"),
+        ("00-01-12 00:00:00", "impossible date"),
+        ("01-13-12 00:00:00", "impossible date"),
+        ("2012-08-30 14:29:21", "bad date"),
+        ("30.08.12 14:29:21", "bad date"),
+        ("30-08-12 24:00:00", "bad time"),
+        ("30-08-12 23:60:00", "bad time"),
+        ("30-08-12 1:02:03", "bad time"),
+    ],
+)
+def test_impossible_dates_and_times_rejected(date_time, reason):
+    line = f"A1 1 2 C1 1 2 {date_time} 1 1 16\r\n".encode()
+    result = parse(line)
+    assert isinstance(result, Rejection)
+    assert reason in result.reason
+    assert result.line == line
+
+
+@pytest.mark.parametrize(
+    "tail, reason",
+    [("x 1 16", "bad seizure duration"), ("1 -1 16", "bad talk duration"),
+     ("1 1 normal", "bad cause"), ("1 1 1\u0663", "bad cause"), ("1 1 ", "bad cause")],
+)
+def test_non_numeric_durations_and_cause_rejected(tail, reason):
+    result = parse(f"A1 1 2 C1 1 2 30-08-12 14:29:21 {tail}\r\n".encode())
+    assert isinstance(result, Rejection) and reason in result.reason
+
+
+def test_wrong_token_count_rejected():
+    for line in (b"A1 1 2 C1 1 30-08-12 14:29:21 1 1 16\r\n",  # 10 tokens
+                 b"A1 1 2 C1 1 2 30-08-12 14:29:21 1 1 16 extra\r\n",
+                 b"A1  1 2 C1 1 2 30-08-12 14:29:21 1 1 16\r\n",  # double space
+                 b"A1\t1\t2\tC1\t1\t2\t30-08-12\t14:29:21\t1\t1\t16\r\n"):
+        result = parse(line)
+        assert isinstance(result, Rejection) and "expected 11" in result.reason
+
+
+def test_garbage_rejected_never_raises():
+    for line in (b"\x00" * 10, b"A1 1 2 C1 1 2 30-08-12 14:29:21 1 1 16\x00\r\n",
+                 "Не удалось определить время звонка".encode("cp1251") + b"\r\n",
+                 "Не удалось определить время звонка".encode("utf-8") + b"\r\n",
+                 b"\xff\xfe", b"A" * (MAX_LINE + 1), b"\r\n\r\n\r"):
+        result = parse(line)
+        assert isinstance(result, Rejection) or result is IGNORED
+
+
+def test_nul_cp1251_and_long_lines_have_reasons():
+    assert parse(OUTGOING[:-2] + b"\x00\r\n").reason == "NUL byte in line"
+    assert parse("звонок".encode("cp1251") + b"\r\n").reason.startswith("not UTF-8")
+    assert "longer than 65536" in parse(b"A" * (MAX_LINE + 1) + b"\r\n").reason
+    # Exactly 64 KiB is not too long (it fails for its shape instead).
+    assert "expected 11" in parse(b"A" * MAX_LINE + b"\r\n").reason
+
+
+def test_empty_line_ignored():
+    assert parse(b"\r\n") is IGNORED
+    assert parse(b"") is IGNORED
+
+
+def test_link_lost_causes_are_flagged():
+    for cause in ("133", "134", "135"):
+        record = parse(f"A1 1 2 C1 3 4 30-08-12 14:29:21 20000 19990 {cause}\r\n".encode())
+        assert json.loads(record[10]) == {"cgpn_out": "3", "cdpn_out": "4", "suspect": True}
+    assert "suspect" not in json.loads(parse(OUTGOING)[10])
+
+
+def test_redirect_hops_are_one_row_each():
+    hop1 = b"A2345 2345 84951234567 C0100517 2345 4951234567 30-08-12 14:29:21 130 107 16\r\n"
+    hop2 = b"A2345 2345 84951234567 C0100518 2345 4957777777 30-08-12 14:29:21 130 107 16\r\n"
+    assert parse(hop1) != parse(hop2)
+
+
+def test_public_samples_are_other_formats_and_rejected():
+    """The only public callbuilder lines are formats 1, 4 and 20: never a format-10 call."""
+    lines = [l for l in (SAMPLES / "m200_callbuilder.txt").read_bytes().splitlines()
+             if l and not l.startswith(b"#")]
+    assert lines
+    for line in lines:
+        line = line.replace(b"0x02", b"\x02")
+        assert isinstance(parse(line), Rejection)
+
+
+def test_line_parser_numbers_rejections_and_rejects_truncated_tail():
+    parser = SimpleLineParser(parse_callbuilder_line, "p")
+    assert parser.feed(OUTGOING)[0][0] == "p"
+    bad = parser.feed(b"bad\r\n")[0]
+    assert isinstance(bad, Rejection) and bad.lineno == 2
+    assert parser.finish() == []
+    tail = parser.finish(OUTGOING[:20])
+    assert tail[0].lineno == 3 and "truncated" in tail[0].reason
