@@ -60,6 +60,16 @@ def voice_stop(stamp: str, setup: str, disconnect: str, elapsed: int, conf: str 
                                "stop"], avs)
 
 
+def cli_runner():
+    """A CliRunner with stderr apart from stdout, on click 8.1 (mix_stderr) and 8.2+."""
+    from click.testing import CliRunner
+
+    try:
+        return CliRunner(mix_stderr=False)
+    except TypeError:
+        return CliRunner()
+
+
 def run_agent(name: str, args: list[str], data: bytes, env: dict | None = None):
     """Run an installed collector as a process with ``data`` on stdin."""
     return subprocess.run([command(name), *args], input=data, capture_output=True,

@@ -1,0 +1,257 @@
+"""The collectors in pipe mode, as operators run them: real processes, real files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import socket
+import stat
+
+
+from mbg.cli import main
+from mbg.cli.agent import asterisk_command, callbuilder_command, tacacs_command
+from mbg.formats import MAX_LINE, SimpleLineParser, parse_callbuilder_line
+from mbg.ingest import RejectLog
+from mbg.pipe import ingest_stream
+from tests.collectors_helpers import cli_runner, reject_lines, rows_of, run_agent, tacacs_line, voice_stop
+from tests.conftest import run_env
+
+CB1 = b"A2345 2345 84951234567 C0100517 2345 4951234567 31-10-09 23:59:59 130 107 16\r\n"
+CB2 = b"C0200301 84957654321 2345 A2345 - 2345 01-11-09 00:00:00 25 0 19\r\n"
+CB3 = b"\x02A2001 2001 88127654321 C0100601 2001 8127654321 01-11-09 00:00:01 61 55 16\r\n"
+MBG_TOML = 'timezone = "Europe/Moscow"\n[tacacs.zones]\nMSK = "+03:00"\nVSK = "+10:00"\n'
+
+
+def callbuilder(args: list[str], data: bytes):
+    return run_agent("telephony-agent-callbuilder", args, data)
+
+
+def content(rows: list[dict]) -> list[tuple]:
+    return [tuple(v for k, v in r.items() if k != "id") for r in rows]
+
+
+def test_callbuilder_pipe_monthly_rotation_every_field(tmp_path):
+    ds = tmp_path / "ds"
+    done = callbuilder(["-ports", "stdin vk-pbx-1", "-dataset", str(ds)], CB1 + CB2 + CB3)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.decode().strip().splitlines()[-1] == (
+        "callbuilder: read 3 lines: stored 3, duplicates 0, ignored 0, rejected 0")
+    assert done.stdout == b""
+    october = rows_of(ds / "2009-10-01.db")
+    november = rows_of(ds / "2009-11-01.db")
+    assert [r["calldate"] for r in october] == ["2009-10-31 23:59:59"]
+    assert [r["calldate"] for r in november] == ["2009-11-01 00:00:00", "2009-11-01 00:00:01"]
+    assert october[0] == {
+        "id": 1, "source": "vk-pbx-1", "calldate": "2009-10-31 23:59:59", "src": "2345",
+        "dst": "84951234567", "channel": "A2345", "dstchannel": "C0100517", "duration": 130,
+        "billsec": 107, "cause": "16", "callid": "",
+        "extra": {"cgpn_out": "2345", "cdpn_out": "4951234567"}, "is_new": 1,
+    }
+    assert november[0]["src"] == "84957654321" and november[0]["extra"]["cgpn_out"] == ""
+    assert november[1]["channel"] == "A2001"  # the 0x02 byte is gone
+
+
+def test_gzip_gives_the_same_rows_and_reimport_adds_nothing(tmp_path):
+    data = CB1 + CB2 + CB3
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    assert callbuilder(["-ports", "stdin p", "-dataset", str(plain)], data).returncode == 0
+    done = callbuilder(["-ports", "stdin p", "-dataset", str(packed)], gzip.compress(data))
+    assert done.returncode == 0, done.stderr
+    for name in ("2009-10-01.db", "2009-11-01.db"):
+        assert rows_of(plain / name) == rows_of(packed / name)
+    # Plain into the gzip-made dataset: every call is a duplicate, nothing added.
+    again = callbuilder(["-ports", "stdin p", "-dataset", str(packed)], data)
+    assert b"stored 0, duplicates 3" in again.stderr
+    assert len(rows_of(packed / "2009-11-01.db")) == 2
+
+
+def test_multi_member_gzip(tmp_path):
+    ds = tmp_path / "ds"
+    data = gzip.compress(CB1) + gzip.compress(CB2 + CB3)
+    done = callbuilder(["-ports", "stdin p", "-dataset", str(ds)], data)
+    assert b"stored 3" in done.stderr
+
+
+def test_bad_lines_rejected_kept_and_reported(tmp_path):
+    ds = tmp_path / "ds"
+    long_line = b"A" * (MAX_LINE + 10) + b"\r\n"
+    data = (CB1 + b"A1 1 2 C1 1 2 31-10-09 23:59:59 1\x00 1 16\r\n"
+            + "Ошибка: нет времени\r\n".encode("cp1251") + long_line + CB2
+            + b"A1 1 2 C1 1 2 31-10-09 23:5")
+    done = callbuilder(["-ports", "stdin p", "-dataset", str(ds)], data)
+    assert done.returncode == 0
+    err = done.stderr.decode().splitlines()
+    assert err == [
+        "line 2: rejected: NUL byte in line",
+        "line 3: rejected: not UTF-8 (byte 1)",
+        "line 4: rejected: line longer than 65536 bytes",
+        "line 6: rejected: truncated line: input ended without end of line",
+        "callbuilder: read 6 lines: stored 2, duplicates 0, ignored 0, rejected 4",
+    ]
+    kept = reject_lines(ds)
+    assert (ds / "reject" / f"callbuilder-{dt.date.today().isoformat()}.txt").exists()
+    assert kept[0] == "NUL byte in line\tA1 1 2 C1 1 2 31-10-09 23:59:59 1\\x00 1 16"
+    assert kept[1] == "not UTF-8 (byte 1)\t" + "".join(
+        f"\\x{b:02x}" if b >= 0x80 else chr(b) for b in "Ошибка: нет времени".encode("cp1251"))
+    assert kept[2].startswith("line longer than 65536 bytes\tAAAA")
+    assert kept[3] == "truncated line: input ended without end of line\tA1 1 2 C1 1 2 31-10-09 23:5"
+    mode = (ds / "reject" / f"callbuilder-{dt.date.today().isoformat()}.txt").stat().st_mode
+    assert not mode & stat.S_IWOTH
+    # A second run appends.
+    callbuilder(["-ports", "stdin p", "-dataset", str(ds)], data)
+    assert len(reject_lines(ds)) == 8
+
+
+def test_strict_exits_3_only_when_something_was_rejected(tmp_path):
+    ds = tmp_path / "ds"
+    clean = callbuilder(["-ports", "stdin p", "-dataset", str(ds), "--strict"], CB1)
+    assert clean.returncode == 0
+    dirty = callbuilder(["-ports", "stdin p", "-dataset", str(ds), "-strict"], CB1 + b"x\r\n")
+    assert dirty.returncode == 3
+    assert b"duplicates 1, ignored 0, rejected 1" in dirty.stderr
+
+
+def test_stderr_flood_is_capped_but_reject_file_keeps_all(tmp_path):
+    ds = tmp_path / "ds"
+    runner = cli_runner()
+    result = runner.invoke(callbuilder_command, ["-ports", "stdin p", "-dataset", str(ds)],
+                           input=b"bad\r\n" * 30)
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert len([l for l in lines if "rejected: expected 11" in l]) == 20
+    assert "... 10 more rejected lines" in result.stderr
+    assert len(reject_lines(ds)) == 30
+
+
+def test_corrupt_gzip_rejected_and_what_came_before_is_stored(tmp_path):
+    ds = tmp_path / "ds"
+    packed = gzip.compress((CB1 + CB2) * 1 + CB3 * 2000)
+    done = callbuilder(["-ports", "stdin p", "-dataset", str(ds)], packed[: len(packed) // 2])
+    assert done.returncode == 0
+    assert b"corrupt input" in done.stderr or b"truncated" in done.stderr
+    assert len(rows_of(ds / "2009-10-01.db")) == 1
+
+
+def test_usage_errors_exit_2_with_one_line(tmp_path):
+    runner = cli_runner()
+    ds = str(tmp_path / "ds")
+    cases = [
+        (callbuilder_command, ["-dataset", ds], "needs the PBX name"),
+        (callbuilder_command, ["-ports", "stdin", "-dataset", ds], "pairs of a port and a name"),
+        (callbuilder_command, ["-ports", "10211 a", "-dataset", ds], 'pipe mode reads stdin'),
+        (callbuilder_command, ["-demon", "1", "-ports", "stdin a", "-dataset", ds], "pipe mode"),
+        (callbuilder_command, ["-demon", "1", "-dataset", ds], "needs -ports"),
+        (tacacs_command, ["-demon", "1", "-ports", "99999", "-dataset", ds], "bad port"),
+        (tacacs_command, ["--timezone", "Mars/Olympus", "-dataset", ds], "unknown time zone"),
+        (asterisk_command, ["-source", " ", "-dataset", ds], "-source is empty"),
+    ]
+    for command, args, message in cases:
+        result = runner.invoke(command, args, input=CB1)
+        assert result.exit_code == 2, (args, result.output, result.stderr)
+        assert message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "ds").exists()
+
+
+def test_tacacs_pipe_with_settings_and_midnight_rotation(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "mbg.toml").write_text(MBG_TOML)
+    ds = tmp_path / "ds"
+    # Moscow left summer time on 2009-10-25: on Oct 31 it is +03:00, like MSK.
+    before = voice_stop("Oct 31 23:59:59", "23:59:59.900 MSK Sat Oct 31 2009",
+                        "00:00:20.100 MSK Sun Nov 1 2009", 18, conf="C1")
+    after = voice_stop("Nov  1 00:00:30", "00:00:00.000 MSK Sun Nov 1 2009",
+                       "00:00:20.000 MSK Sun Nov 1 2009", 18, conf="C2")
+    start = tacacs_line(columns=["10.0.0.1", "u", "p", "r", "start"])
+    env = run_env(TZ="UTC")
+    done = run_agent("telephony-agent-tacacs", ["--root", str(root), "-dataset", str(ds),
+                                                "--year", "2009"], start + before + after, env)
+    assert done.returncode == 0, done.stderr
+    assert b"read 3 lines: stored 2, duplicates 0, ignored 1, rejected 0" in done.stderr
+    october, = rows_of(ds / "2009-10-01.db")
+    november, = rows_of(ds / "2009-11-01.db")
+    assert (october["calldate"], october["duration"], october["billsec"]) == (
+        "2009-10-31 23:59:59", 21, 18)
+    assert (october["src"], october["dst"], october["cause"]) == ("4957654321", "84951112233", "16")
+    assert october["callid"] == "C1/answer/Telephony" and october["source"] == "gw1"
+    assert november["calldate"] == "2009-11-01 00:00:00"
+    # --timezone moves the calls: in UTC both are on October 31.
+    utc = tmp_path / "utc"
+    done = run_agent("telephony-agent-tacacs", ["--root", str(root), "-dataset", str(utc),
+                                                "--year", "2009", "--timezone", "UTC"],
+                     before + after, env)
+    assert [r["calldate"] for r in rows_of(utc / "2009-10-01.db")] == [
+        "2009-10-31 20:59:59", "2009-10-31 21:00:00"]
+
+
+def test_tacacs_without_root_uses_system_zone_and_rejects_unknown_abbreviation(tmp_path):
+    ds = tmp_path / "ds"
+    env = {k: v for k, v in run_env(TZ="Asia/Vladivostok").items() if k != "MBGROOT"}
+    env["HOME"] = str(tmp_path)  # no settings file anywhere
+    line = voice_stop("Oct 31 12:00:30", "03:00:00.000 UTC Sat Oct 31 2009",
+                      "03:00:20.000 UTC Sat Oct 31 2009", 18)
+    msk = voice_stop("Oct 31 12:00:30", "03:00:00.000 MSK Sat Oct 31 2009",
+                     "03:00:20.000 MSK Sat Oct 31 2009", 18)
+    done = run_agent("telephony-agent-tacacs", ["-dataset", str(ds), "--year", "2009"],
+                     line + msk, env)
+    assert b"stored 1" in done.stderr and b"rejected 1" in done.stderr
+    assert b"unknown time zone 'MSK'" in done.stderr
+    assert rows_of(ds / "2009-10-01.db")[0]["calldate"] == "2009-10-31 13:00:00"  # UTC+10
+
+
+def test_asterisk_pipe_source_and_default_host_name(tmp_path):
+    line = (b'"","2001","84951234567","ctx","""Ivan"" <2001>","SIP/2001-1","SIP/trunk-2",'
+            b'"Dial","SIP/trunk/84951234567,60","2009-10-31 23:59:59","2009-10-31 23:59:59",'
+            b'"2009-11-01 00:01:00",61,61,"ANSWERED","BILLING","1256990399.42"\n')
+    named = tmp_path / "named"
+    done = run_agent("telephony-agent-asterisk", ["-source", "pbx-a", "-dataset", str(named)], line)
+    assert done.returncode == 0, done.stderr
+    row, = rows_of(named / "2009-10-01.db")
+    assert (row["source"], row["calldate"], row["src"], row["dst"], row["channel"],
+            row["dstchannel"], row["duration"], row["billsec"], row["cause"], row["callid"]) == (
+        "pbx-a", "2009-10-31 23:59:59", "2001", "84951234567", "SIP/2001-1", "SIP/trunk-2",
+        61, 61, "ANSWERED", "1256990399.42")
+    assert row["extra"]["lastdata"] == "SIP/trunk/84951234567,60"
+    default = tmp_path / "default"
+    runner = cli_runner()
+    result = runner.invoke(main, ["agent", "asterisk", "--dataset", str(default)], input=line)
+    assert result.exit_code == 0, result.stderr
+    assert rows_of(default / "2009-10-01.db")[0]["source"] == socket.gethostname()
+
+
+def test_mbg_agent_subcommands_and_underscore_scripts(tmp_path):
+    ds = tmp_path / "ds"
+    runner = cli_runner()
+    result = runner.invoke(main, ["agent", "callbuilder", "--ports", "stdin p", "--dataset",
+                                  str(ds)], input=CB1)
+    assert result.exit_code == 0, result.stderr
+    done = run_agent("telephony_agent_callbuilder", ["-ports", "stdin p", "-dataset", str(ds)], CB1)
+    assert b"stored 0, duplicates 1" in done.stderr
+
+
+def test_default_dataset_is_under_mbgroot(tmp_path):
+    env = run_env(MBGROOT=str(tmp_path / "root"), TZ="UTC")
+    done = run_agent("telephony-agent-callbuilder", ["-ports", "stdin p"], CB1, env)
+    assert done.returncode == 0, done.stderr
+    assert len(rows_of(tmp_path / "root" / "dataset" / "telephony" / "2009-10-01.db")) == 1
+
+
+def test_large_input_is_stored_in_batches_with_bounded_memory(tmp_path):
+    """Records are stored every ``batch`` records, never all held at once."""
+    lines = b"".join(
+        f"A1 1 {i} C1 1 2 {1 + i % 28:02d}-10-09 {i % 24:02d}:{i % 60:02d}:00 10 5 16\r\n".encode()
+        for i in range(5000))
+    stored_so_far = []
+
+    def on_batch(counts):
+        stored_so_far.append(counts.stored + counts.duplicates)
+
+    with RejectLog(tmp_path, "callbuilder") as rejects:
+        counts = ingest_stream(io.BufferedReader(io.BytesIO(lines)),
+                               SimpleLineParser(parse_callbuilder_line, "p"), tmp_path, rejects,
+                               on_batch=on_batch, batch=1000)
+    assert counts.stored == 5000 and counts.lines == 5000
+    assert stored_so_far == [1000, 2000, 3000, 4000, 5000, 5000]
+    assert len(rows_of(tmp_path / "2009-10-01.db")) == 5000
