@@ -117,7 +117,8 @@ def rate_calls(rows: Iterable[tuple], ref: Reference, counters: dict[tuple[str, 
     counted, not rated, not unanswered.
 
     This is the hot loop, written for speed: the month's day-independent answers first
-    (MonthView), a cache per (number, channel, day) or (account, day) for the rest, one
+    (MonthView), a cache per (number, channel, day) or (account, day) for the numbers and
+    plans that change during the month, one
     walk over the union of prefixes for all tariffs of a call, and each rate unpacked
     from one tuple. It computes exactly what tariffs.billed_seconds and Rate.amount say.
     """
@@ -149,12 +150,17 @@ def rate_calls(rows: Iterable[tuple], ref: Reference, counters: dict[tuple[str, 
             month_numbers, month_plans = view.numbers, view.plans
         # SPEC 7.2: the account of src on the call date, else of the channel
         account = month_numbers.get(src)
-        if not account:  # src unknown all month, or its account changes during the month
-            day = calldate[:10]
-            key = (src, channel, day)
-            account = accounts.get(key, _MISSING)
-            if account is _MISSING:
-                account = accounts[key] = account_for(src, day) or account_for(channel, day)
+        if not account:
+            by_src = account == ""  # src's account changes during the month
+            if not by_src:  # src has no account this month: the channel's, if any
+                account = month_numbers.get(channel)
+            if account == "":  # on the call's day; caches are small (numbers that change)
+                day = calldate[:10]
+                key = (src if by_src else "", channel, day)
+                account = accounts.get(key, _MISSING)
+                if account is _MISSING:
+                    found = account_for(src, day) if by_src else None
+                    account = accounts[key] = found or account_for(channel, day)
         # SPEC 7.3: the plan tariffs of the account that day, plus the route tariff
         if account is None:
             unrated.append((log_id, "", "unknown account"))

@@ -294,3 +294,25 @@ def test_longest_prefix_of_many_tariffs_equals_brute_force(tmp_path):
                 assert (c[9], name) in missing
             else:
                 assert got[(c[9], name)] == best, (c[3], name)
+
+
+def test_account_by_src_else_channel_when_either_changes_mid_month(tmp_path):
+    root = setup_root(
+        tmp_path / "r",
+        accounts="A1,x\nA2,y\nA3,z",
+        numbers="E1/5,A1,2009-01-01,2009-10-10\nE1/5,A2,2009-10-10,\n"
+                "222,A3,2009-10-20,",
+        tariffs="T,,,0.60,1,1,,,", services="phone,,,,T",
+        subscriptions="A1,phone,2009-01-01,\nA2,phone,2009-01-01,\nA3,phone,2009-01-01,",
+    )
+    path = add_calls(root, [
+        call("2009-10-09 12:00:00", "999", "1", 10, "channel A1", channel="E1/5"),
+        call("2009-10-10 12:00:00", "999", "1", 10, "channel A2", channel="E1/5"),
+        call("2009-10-19 12:00:00", "222", "1", 10, "src not yet: channel", channel="E1/5"),
+        call("2009-10-20 12:00:00", "222", "1", 10, "src A3", channel="E1/5"),
+        call("2009-10-19 12:00:00", "222", "1", 10, "nobody", channel="E9"),
+    ])
+    rate(root)
+    assert {k: v[0][1] for k, v in costs(path).items()} == {
+        "channel A1": "A1", "channel A2": "A2", "src not yet: channel": "A2", "src A3": "A3"}
+    assert unrated(path) == {"nobody": [("", "unknown account")]}
