@@ -26,7 +26,7 @@ from pathlib import Path
 from . import db
 from .dataset import LOG_COLUMNS
 from .errors import MbgError
-from .formats.base import strip_terminator
+from .formats.base import MAX_LINE, strip_terminator
 from .root import make_dirs
 
 INSERT_LOG = (
@@ -148,7 +148,9 @@ class RejectLog:
             self._file = open(fd, "a", encoding="utf-8")
             self._day = today
         reason = " ".join(reason.split())  # one line, no TAB
-        self._file.write(f"{reason}\t{escape_line(strip_terminator(line))}\n")
+        # A line over 64 KiB keeps its head: enough to find it in the log.
+        line = strip_terminator(line[: MAX_LINE + 2])
+        self._file.write(f"{reason}\t{escape_line(line)}\n")
         self.count += 1
 
     def flush(self) -> None:

@@ -3,7 +3,7 @@
 ``open_input(stream)`` reads gzip when the stream starts with the gzip magic bytes.
 ``ingest_stream(stream, parser, dataset_dir, rejects)`` reads lines (each at most
 ``MAX_LINE + 2`` bytes held in memory), feeds the line parser, stores the records every
-``BATCH`` records (one transaction per month file: mbg.ingest.store_records) and writes
+``BATCH`` records or so (checked after each chunk read; one transaction per month file: mbg.ingest.store_records) and writes
 rejected lines to the reject log as they come. Memory stays bounded for a stream of any
 size. A corrupt or truncated gzip stream is one rejection; what was read before it is
 stored. Used by the agents' pipe mode and by the batch imports (mbg.imports).
@@ -103,54 +103,80 @@ def ingest_stream(
         if on_batch is not None:
             on_batch(counts)
 
-    readline = stream.readline
     feed = parser.feed
-    # One record per line (SimpleLineParser): call the bare parser, number lines here.
-    parse_one = getattr(parser, "parse_one", None)
-    append = records.append
-    limit = MAX_LINE + 2
+    # One record per line (SimpleLineParser): parse whole blocks, number lines here.
+    parse_block = getattr(parser, "parse_block", None)
+    lineno = 0
     tail = b""
+    blocks = _line_blocks(stream)
     while True:
         try:
-            line = readline(limit)
-            if line and line[-1:] != b"\n" and len(line) == limit:
-                _skip_to_end_of_line(stream)
+            block, complete = next(blocks, (None, True))
         except (EOFError, OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-            reason = f"corrupt input after line {counts.lines}: {e}"
-            take([Rejection(reason, b"", counts.lines + 1)])
+            take([Rejection(f"corrupt input after line {lineno}: {e}", b"", lineno + 1)])
             break
-        if not line:
+        if block is None:
             break
-        counts.lines += 1
-        if line[-1:] != b"\n" and len(line) < limit:  # the input ends without an end of line
-            tail = line
+        if not complete:  # the input ended without an end of line
+            tail = block
+            lineno += 1
             break
-        if parse_one is None:
-            items = feed(line)
-            # The common case inline: one record per line.
-            if len(items) == 1 and type(items[0]) is tuple:
-                append(items[0])
-            else:
-                take(items)
-        else:
-            item = parse_one(line)
-            if type(item) is tuple:
-                append(item)
-            else:
+        if parse_block is not None:
+            for index, item in parse_block(block, records):
                 if type(item) is Rejection:
-                    item.lineno = counts.lines
+                    item.lineno = lineno + index + 1
                 take((item,))
+            lineno += block.count(b"\n") + 1
+        else:
+            for line in block.split(b"\n"):
+                lineno += 1
+                take(feed(line))
         if len(records) >= batch:
+            counts.lines = lineno
             store()
-    if parse_one is not None:
-        parser.lineno = counts.lines - (1 if tail else 0)
+    counts.lines = lineno
+    if parse_block is not None:
+        parser.lineno = lineno - (1 if tail else 0)
     take(parser.finish(tail))
     store()
     return counts
 
 
-def _skip_to_end_of_line(stream: BinaryIO) -> None:
+# Bytes read at a time (at most): lines are split in C.
+CHUNK = 1 << 20
+
+
+def _line_blocks(stream: BinaryIO):
+    """Yields (block, True): the complete lines of each chunk read, joined by \\n, without
+    the last \\n; at the end (tail, False): the bytes after the last newline, if any (a
+    truncated last line). A line longer than MAX_LINE + 2 bytes comes out as a block of its
+    first MAX_LINE + 2 bytes (the parser rejects it) and the rest of it is skipped, so
+    memory stays bounded."""
+    limit = MAX_LINE + 2
+    carry = b""
+    skipping = False
+    # read1: one raw read at a time, so that a corrupt gzip stream loses nothing that
+    # was decompressed before the error.
+    read = getattr(stream, "read1", stream.read)
     while True:
-        chunk = stream.readline(MAX_LINE)
-        if not chunk or chunk[-1:] == b"\n":
-            return
+        chunk = read(CHUNK)
+        if not chunk:
+            break
+        if skipping:
+            end = chunk.find(b"\n")
+            if end < 0:
+                continue
+            chunk = chunk[end + 1 :]
+            skipping = False
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            carry += chunk
+        else:
+            yield (carry + chunk[:end] if carry else chunk[:end]), True
+            carry = chunk[end + 1 :]
+        if len(carry) > limit:
+            yield carry[:limit], True
+            carry = b""
+            skipping = True
+    if carry:
+        yield carry, False

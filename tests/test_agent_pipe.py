@@ -13,7 +13,7 @@ from mbg.cli import main
 from mbg.cli.agent import asterisk_command, callbuilder_command, tacacs_command
 from mbg.formats import MAX_LINE, SimpleLineParser, parse_callbuilder_line
 from mbg.ingest import RejectLog
-from mbg.pipe import ingest_stream
+from mbg.pipe import CHUNK, ingest_stream
 from tests.collectors_helpers import cli_runner, reject_lines, rows_of, run_agent, tacacs_line, voice_stop
 from tests.conftest import run_env
 
@@ -239,19 +239,23 @@ def test_default_dataset_is_under_mbgroot(tmp_path):
 
 
 def test_large_input_is_stored_in_batches_with_bounded_memory(tmp_path):
-    """Records are stored every ``batch`` records, never all held at once."""
+    """Records are stored every ``batch`` records (checked after each chunk read), never
+    all held at once."""
     lines = b"".join(
         f"A1 1 {i} C1 1 2 {1 + i % 28:02d}-10-09 {i % 24:02d}:{i % 60:02d}:00 10 5 16\r\n".encode()
-        for i in range(5000))
-    stored_so_far = []
+        for i in range(80_000))
+    assert len(lines) > 3 * CHUNK
+    held = []
 
     def on_batch(counts):
-        stored_so_far.append(counts.stored + counts.duplicates)
+        held.append(counts.stored + counts.duplicates)
 
     with RejectLog(tmp_path, "callbuilder") as rejects:
         counts = ingest_stream(io.BufferedReader(io.BytesIO(lines)),
                                SimpleLineParser(parse_callbuilder_line, "p"), tmp_path, rejects,
                                on_batch=on_batch, batch=1000)
-    assert counts.stored == 5000 and counts.lines == 5000
-    assert stored_so_far == [1000, 2000, 3000, 4000, 5000, 5000]
-    assert len(rows_of(tmp_path / "2009-10-01.db")) == 5000
+    assert counts.stored == 80_000 and counts.lines == 80_000
+    assert len(held) >= 4
+    per_chunk = CHUNK // 40 + 1  # lines are over 40 bytes
+    assert all(0 < b - a <= 1000 + per_chunk for a, b in zip([0] + held, held[:-1]))
+    assert len(rows_of(tmp_path / "2009-10-01.db")) == 80_000

@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..settings import Settings
 from .asterisk import parse_asterisk_line
 from .base import LineParser, SimpleLineParser
-from .callbuilder import parse_callbuilder_line
+from .callbuilder import parse_callbuilder_block, parse_callbuilder_line
 from .tacacs import TacacsLineAssembler
 
 
@@ -80,7 +80,7 @@ def _tacacs_parser(source, settings, year=None, reference=None) -> LineParser:
 
 
 def _callbuilder_parser(source, settings, year=None, reference=None) -> LineParser:
-    return SimpleLineParser(parse_callbuilder_line, source)
+    return SimpleLineParser(parse_callbuilder_line, source, parse_callbuilder_block)
 
 
 def _asterisk_parser(source, settings, year=None, reference=None) -> LineParser:

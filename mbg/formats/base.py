@@ -51,11 +51,12 @@ class LineParser(Protocol):
 
 
 def strip_terminator(line: bytes) -> bytes:
-    """The line without its ``\\n`` or ``\\r\\n``."""
+    """The line without its ``\\n``, ``\\r\\n`` or ``\\r`` (runtimes may pass lines
+    already split on ``\\n``)."""
     if line[-1:] == b"\n":
         line = line[:-1]
-        if line[-1:] == b"\r":
-            line = line[:-1]
+    if line[-1:] == b"\r":
+        line = line[:-1]
     return line
 
 
@@ -81,13 +82,17 @@ def truncated(line: bytes, lineno: int) -> Rejection:
 class SimpleLineParser:
     """A LineParser for formats with one record per line (callbuilder, asterisk).
 
-    ``parse_one(line) -> Item`` is the bare parser with its arguments bound: pipe mode
-    calls it directly (no list per line) and numbers rejections itself.
+    Pipe mode may use ``parse_block(block, records) -> [(index, item)]`` when the format
+    has a block parser (``block``: lines joined by ``\\n``; records are appended to
+    ``records``, other items returned with their 0-based line index in the block).
     """
 
-    def __init__(self, parse, source: str) -> None:
+    def __init__(self, parse, source: str, parse_block=None) -> None:
         # parse(line, source=source) without a Python-level wrapper.
         self.parse_one = functools.partial(parse, source=source)
+        self.parse_block = (
+            functools.partial(parse_block, source=source) if parse_block is not None else None
+        )
         self.lineno = 0
 
     def feed(self, line: bytes) -> list[Item]:
@@ -102,4 +107,3 @@ class SimpleLineParser:
             return []
         self.lineno += 1
         return [truncated(tail, self.lineno)]
-

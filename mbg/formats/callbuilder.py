@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from .base import IGNORED, MAX_LINE, Item, Rejection
+from .base import IGNORED, MAX_LINE, Item, Rejection, check_line
 
 # 'DD-MM-YY' -> 'YYYY-MM-DD', or a rejection reason (str starting with '!').
 _DATES: dict[str, str] = {}
@@ -75,54 +75,102 @@ def parse_callbuilder_line(line: bytes, source: str) -> Item:
 
     ``source`` is the PBX name given with ``-ports "PORT NAME"``.
     """
-    raw = line
-    if line[:1] == b"\x02":
-        line = line[1:]
-    line = line.rstrip(b"\r\n")
-    if len(line) > MAX_LINE:
-        return Rejection(f"line longer than {MAX_LINE} bytes", raw)
-    if b"\x00" in line:
-        return Rejection("NUL byte in line", raw)
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return Rejection(f"not UTF-8 (byte {e.start + 1})", raw)
-    if not text:
-        return IGNORED
-    tokens = text.split(" ")
-    if len(tokens) != 11:
-        return Rejection(f"expected 11 space-separated fields, found {len(tokens)}", raw)
-    ch_in, cgpn_in, cdpn_in, ch_out, cgpn_out, cdpn_out, day, time, seiz, talk, cause = tokens
-    date = _DATES.get(day)
-    if date is None:
-        date = _DATES[day] = _check_date(day)
-    if date[0] == "!":
-        return Rejection(date[1:], raw)
-    if time not in _TIMES and not _time_ok(time):
-        return Rejection(f"bad time {time!r}, expected HH:MM:SS", raw)
-    if not (seiz.isdigit() and talk.isdigit() and cause.isdigit() and text.isascii()):
-        for name, value in (("seizure duration", seiz), ("talk duration", talk), ("cause", cause)):
-            if not (value.isdigit() and value.isascii()):
-                return Rejection(f"bad {name} {value!r}", raw)
-    if cgpn_out == "-":
-        cgpn_out = ""
-    if cdpn_out == "-":
-        cdpn_out = ""
-    if (cgpn_out + cdpn_out).isdigit() and cgpn_out and cdpn_out:
-        extra = '{"cgpn_out": "' + cgpn_out + '", "cdpn_out": "' + cdpn_out
-        extra += '", "suspect": true}' if cause in _SUSPECT_CAUSES else '"}'
-    else:
-        extra = _extra(cgpn_out, cdpn_out, cause)
-    return (
-        source,
-        date + " " + time,
-        "" if cgpn_in == "-" else cgpn_in,
-        "" if cdpn_in == "-" else cdpn_in,
-        ch_in,
-        ch_out,
-        int(seiz),
-        int(talk),
-        cause,
-        "",
-        extra,
-    )
+    records: list[tuple] = []
+    others = parse_callbuilder_block(line.rstrip(b"\n"), records, source)
+    if records:
+        return records[0]
+    item = others[0][1]
+    if type(item) is Rejection:
+        item.line = line
+    return item
+
+
+def parse_callbuilder_block(block: bytes, records: list[tuple], source: str) -> list[tuple[int, Item]]:
+    """The lines of ``block`` (joined by ``\\n``, no final ``\\n``): records are appended
+    to ``records``; the other items are returned as (0-based line index, item).
+
+    Pipe mode parses whole blocks: one decode and one NUL check per block, and no call
+    per line; a block with a bad line is checked line by line.
+    """
+    raw_lines = block.split(b"\n")
+    others: list[tuple[int, Item]] = []
+    texts = None
+    if b"\x00" not in block and max(map(len, raw_lines)) <= MAX_LINE:
+        try:
+            texts = block.decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            pass
+    if texts is None:
+        texts = []
+        for index, raw in enumerate(raw_lines):
+            text = check_line(raw.rstrip(b"\r").removeprefix(b"\x02"))
+            if type(text) is Rejection:
+                text.line = raw
+                others.append((index, text))
+                text = None
+            texts.append(text)
+    append = records.append
+    index = -1
+    for text in texts:
+        index += 1
+        if text is None:
+            continue
+        if text[-1:] == "\r":
+            text = text[:-1]
+        if text[:1] == "\x02":
+            text = text[1:]
+        tokens = text.split(" ")
+        if len(tokens) != 11:
+            if text:
+                others.append((index, Rejection(
+                    f"expected 11 space-separated fields, found {len(tokens)}", raw_lines[index])))
+            else:
+                others.append((index, IGNORED))
+            continue
+        ch_in, cgpn_in, cdpn_in, ch_out, cgpn_out, cdpn_out, day, time, seiz, talk, cause = tokens
+        date = _DATES.get(day)
+        if date is None:
+            date = _DATES[day] = _check_date(day)
+        if date[0] == "!":
+            others.append((index, Rejection(date[1:], raw_lines[index])))
+            continue
+        if time not in _TIMES and not _time_ok(time):
+            others.append((index, Rejection(f"bad time {time!r}, expected HH:MM:SS",
+                                            raw_lines[index])))
+            continue
+        if not (seiz.isdigit() and talk.isdigit() and cause.isdigit() and text.isascii()):
+            reason = _bad_number(seiz, talk, cause)
+            if reason:
+                others.append((index, Rejection(reason, raw_lines[index])))
+                continue
+        if cgpn_out == "-":
+            cgpn_out = ""
+        if cdpn_out == "-":
+            cdpn_out = ""
+        if cgpn_out.isdigit() and cdpn_out.isdigit():
+            extra = '{"cgpn_out": "' + cgpn_out + '", "cdpn_out": "' + cdpn_out
+            extra += '", "suspect": true}' if cause in _SUSPECT_CAUSES else '"}'
+        else:
+            extra = _extra(cgpn_out, cdpn_out, cause)
+        append((
+            source,
+            date + " " + time,
+            "" if cgpn_in == "-" else cgpn_in,
+            "" if cdpn_in == "-" else cdpn_in,
+            ch_in,
+            ch_out,
+            int(seiz),
+            int(talk),
+            cause,
+            "",
+            extra,
+        ))
+    return others
+
+
+def _bad_number(seiz: str, talk: str, cause: str) -> str:
+    """Why the durations or the cause are not plain decimal numbers ('' if they are)."""
+    for name, value in (("seizure duration", seiz), ("talk duration", talk), ("cause", cause)):
+        if not (value.isdigit() and value.isascii()):
+            return f"bad {name} {value!r}"
+    return ""
