@@ -53,6 +53,8 @@ _RECORD_START = re.compile(
 # attr=value or attr*value, split on the first '=' or '*'.
 _AV = re.compile(r"([^\t=*]*)[=*]([^\t]*)")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
+# What JSON would escape in a str (TAB only separates fields here).
+_JSON_UNSAFE = re.compile(r'["\\\x00-\x08\x0a-\x1f\x7f]')
 
 _COLUMN_ATTRS = frozenset(
     ("h323-gw-id", "h323-conf-id", "h323-call-origin", "h323-call-type", "h323-setup-time",
@@ -120,25 +122,33 @@ class TacacsParser:
             attrs.get("service") == "connection" and attrs.get("protocol") == "h323"
         ):
             return IGNORED
+        # JSON by joining strings (no encoder) when nothing in the line needs escaping.
+        plain = attrs is every and text.isascii() and _JSON_UNSAFE.search(text) is None
         try:
-            return self._call(fields, attrs, every, year, line)
+            return self._call(fields, attrs, every, year, line, plain)
         except _Reject as e:
             return Rejection(str(e), line)
 
-    def _call(self, fields, attrs, every, year, line) -> tuple:
+    def _call(self, fields, attrs, every, year, line, plain) -> tuple:
         get = attrs.get
         parse_time = self.h323.parse
         setup = get("h323-setup-time")
         if setup is not None:
-            setup = _time_value(parse_time, setup, "h323-setup-time")
+            setup = parse_time(setup)
+            if type(setup) is not tuple:
+                setup = _time_value(parse_time, get("h323-setup-time"), "h323-setup-time")
         disconnect = get("h323-disconnect-time")
         if disconnect is not None:
-            disconnect = _time_value(parse_time, disconnect, "h323-disconnect-time")
+            disconnect = parse_time(disconnect)
+            if type(disconnect) is not tuple:
+                disconnect = _time_value(parse_time, get("h323-disconnect-time"),
+                                         "h323-disconnect-time")
         elapsed = get("elapsed_time")
         if elapsed is not None:
-            elapsed = elapsed.strip()
-            if not (elapsed.isdigit() and elapsed.isascii()):
-                raise _Reject(f"bad elapsed_time {elapsed[:40]!r}")
+            if not elapsed.isdigit():
+                elapsed = elapsed.strip()
+                if not (elapsed.isdigit() and elapsed.isascii()):
+                    raise _Reject(f"bad elapsed_time {elapsed[:40]!r}")
             billsec = int(elapsed)
         else:
             connect = get("h323-connect-time")
@@ -149,11 +159,14 @@ class TacacsParser:
         if duration < 0 or billsec < 0:
             raise _Reject("h323 times out of order (disconnect before setup or connect)")
 
-        cause = get("h323-disconnect-cause", "").strip()
-        if cause:
-            if not _HEX.fullmatch(cause):
-                raise _Reject(f"bad h323-disconnect-cause {cause[:40]!r}")
-            cause = str(int(cause, 16))
+        cause = get("h323-disconnect-cause")
+        if cause is None:
+            cause = ""
+        else:
+            decimal = _CAUSES.get(cause)
+            if decimal is None:
+                decimal = _CAUSES[cause] = _decimal_cause(cause)
+            cause = decimal
 
         conf_name = "h323-conf-id" if "h323-conf-id" in attrs else "h323-incoming-conf-id"
         conf = get(conf_name, "").strip()
@@ -203,7 +216,7 @@ class TacacsParser:
             billsec,
             cause,
             callid,
-            json.dumps(extra, ensure_ascii=False) if extra else None,
+            _json(extra, plain) if extra else None,
         )
 
     @staticmethod
@@ -232,6 +245,25 @@ class TacacsParser:
         if parsed is None:
             raise _Reject(f"bad line timestamp {stamp[:40]!r}")
         return self.clock.epoch(*parsed)
+
+
+# h323-disconnect-cause values seen -> decimal text.
+_CAUSES: dict[str, str] = {}
+
+
+def _decimal_cause(value: str) -> str:
+    value = value.strip()
+    if not value:
+        return ""
+    if not _HEX.fullmatch(value):
+        raise _Reject(f"bad h323-disconnect-cause {value[:40]!r}")
+    return str(int(value, 16))
+
+
+def _json(extra: dict, plain: bool) -> str:
+    if plain:  # every key and value is a str without characters that JSON escapes
+        return '{"' + '", "'.join(map('": "'.join, extra.items())) + '"}'
+    return json.dumps(extra, ensure_ascii=False)
 
 
 class _Reject(Exception):
