@@ -21,6 +21,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter, methodcaller
 from pathlib import Path
 
 from . import db
@@ -60,6 +61,14 @@ def month_file(dataset_dir: Path, month: str) -> Path:
 
 
 def group_by_month(records: Iterable[tuple]) -> dict[str, list[tuple]]:
+    if not isinstance(records, list):
+        records = list(records)
+    if not records:
+        return {}
+    # Usually one month: checked by C-level iteration, no Python code per record.
+    first = records[0][1][:7]
+    if all(map(methodcaller("startswith", first), map(itemgetter(1), records))):
+        return {first: records}
     groups: dict[str, list[tuple]] = {}
     for record in records:
         month = record[1][:7]
