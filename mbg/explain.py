@@ -21,7 +21,7 @@ import apsw
 
 from .errors import InputError
 from .money import format_minor
-from .rating import _FULL, call_dict
+from .rating import SELECT_CALLS_FULL, call_dict
 from .tariffs import Reference
 
 
@@ -83,7 +83,7 @@ def _exact(rate, charged: int) -> str:
 def explain_call(conn: apsw.Connection, ref: Reference, call_id: int, decimals: int,
                  rounding: str, rules=None) -> list[str]:
     """How call ``call_id`` (telephony_log.id) is priced: one line per step."""
-    rows = conn.execute(_FULL + " WHERE id = ?", (call_id,)).fetchall()
+    rows = conn.execute(SELECT_CALLS_FULL + " WHERE id = ?", (call_id,)).fetchall()
     if not rows:
         raise InputError(f"no call with id {call_id} in this dataset")
     row = rows[0]

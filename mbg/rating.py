@@ -42,10 +42,10 @@ from .tariffs import Reference
 
 BATCH = 100_000
 
-_NARROW = "SELECT id, calldate, src, dst, channel, dstchannel, billsec FROM telephony_log"
+SELECT_CALLS = "SELECT id, calldate, src, dst, channel, dstchannel, billsec FROM telephony_log"
 # With mediation rules the rules see every field of the call.
-_FULL = ("SELECT id, calldate, src, dst, channel, dstchannel, billsec, source, duration, cause, "
-         "callid, extra FROM telephony_log")
+SELECT_CALLS_FULL = ("SELECT id, calldate, src, dst, channel, dstchannel, billsec, source, "
+                     "duration, cause, callid, extra FROM telephony_log")
 
 INSERT_COST = ("INSERT OR REPLACE INTO telephony_cost (log_id, tariff, account, direction, prefix, "
                "number, seconds, bucket_seconds, amount) VALUES (?,?,?,?,?,?,?,?,?)")
@@ -73,8 +73,9 @@ class RatingResult:
 
 
 def call_dict(row: tuple) -> dict[str, Any]:
-    """A telephony_log row of the _FULL query as the mediation rules see it."""
-    log_id, calldate, src, dst, channel, dstchannel, billsec, source, duration, cause, callid, extra = row
+    """A telephony_log row of the SELECT_CALLS_FULL query as the mediation rules see it."""
+    (log_id, calldate, src, dst, channel, dstchannel, billsec, source, duration, cause, callid,
+     extra) = row
     return {"source": source, "calldate": calldate, "src": src, "dst": dst, "channel": channel,
             "dstchannel": dstchannel, "duration": duration, "billsec": billsec, "cause": cause,
             "callid": callid, "extra": json.loads(extra) if extra else {}}
@@ -125,10 +126,10 @@ def rate_calls(rows: Iterable[tuple], ref: Reference, counters: dict[tuple[str, 
     accounts = caches.setdefault("accounts", {})
     plans = caches.setdefault("plans", {})
     views = caches.setdefault("views", {})
-    route_cache = ref._route_cache
+    route_cache = ref.route_cache
     route_tariff = ref.route_tariff
     rates_for = ref.rates_for
-    resolved = ref._resolved  # the union prefixes already seen; rates_for fills it
+    resolved = ref.resolved  # the union prefixes already seen; rates_for fills it
     prefixes = ref.prefixes
     prefix_lengths = ref.prefix_lengths
     account_for = ref.account_for
@@ -274,7 +275,7 @@ def rate_month(conn: apsw.Connection, ref: Reference, rules=None, batch_size: in
     """Rate the new calls of a dataset, oldest first, one transaction per batch."""
     total = RatingResult()
     caches: dict = {}
-    select = (_FULL if rules is not None else _NARROW) + \
+    select = (SELECT_CALLS_FULL if rules is not None else SELECT_CALLS) + \
         " WHERE is_new = 1 ORDER BY calldate, id LIMIT ?"
     with _no_gc():
         while True:
@@ -309,7 +310,7 @@ def force_month(conn: apsw.Connection, ref: Reference, rules=None, chunk_size: i
     total = RatingResult()
     caches: dict = {}
     counters: dict = {}
-    select = (_FULL if rules is not None else _NARROW) + " ORDER BY calldate, id"
+    select = (SELECT_CALLS_FULL if rules is not None else SELECT_CALLS) + " ORDER BY calldate, id"
     with _no_gc(), db.write_transaction(conn):
         conn.execute("DELETE FROM telephony_cost")
         conn.execute("DELETE FROM telephony_unrated")

@@ -178,15 +178,16 @@ class Reference:
 
     tariffs: dict[str, Tariff]
     numbers: dict[str, list[tuple[str, str | None, str]]]  # number -> [(from, to, account)]
-    plans: dict[str, list[tuple[str, str | None, str, str]]]  # account -> [(start, stop, service, tariff)]
+    # account -> [(start, stop, service, tariff)] of its telephony subscriptions
+    plans: dict[str, list[tuple[str, str | None, str, str]]]
     routes: list[tuple[str, str]]  # (pattern, tariff), first match wins
     buckets: dict[tuple[str, str], int]  # (tariff, bucket) -> seconds per month
-    _route_cache: dict[str, str | None] = field(default_factory=dict)
+    route_cache: dict[str, str | None] = field(default_factory=dict, repr=False)
     # every prefix of every tariff, and the lengths present, longest first
     prefixes: set[str] = field(default_factory=set)
     prefix_lengths: tuple[int, ...] = ()
     # union prefix -> {tariff: its rate for numbers whose longest union prefix is that}
-    _resolved: dict[str | None, dict[str, tuple | None]] = field(default_factory=dict)
+    resolved: dict[str | None, dict[str, tuple | None]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.prefixes = {p for t in self.tariffs.values() for p in t.rates}
@@ -194,9 +195,10 @@ class Reference:
 
     def rates_for(self, number: str) -> dict[str, tuple | None]:
         """A dict tariff -> Rate.hot of the longest prefix of ``number`` in that tariff
-        (None: no rate), filled on demand. One walk over the union of all prefixes serves every tariff of a call:
-        if q is the longest prefix of the number among all tariffs' prefixes, then a
-        tariff's longest prefix of the number is its longest prefix of q."""
+        (None: no rate), filled on demand. One walk over the union of all prefixes
+        serves every tariff of a call: if q is the longest prefix of the number among all
+        tariffs' prefixes, then a tariff's longest prefix of the number is its longest
+        prefix of q."""
         prefixes = self.prefixes
         for k in self.prefix_lengths:
             q = number[:k]
@@ -204,10 +206,10 @@ class Reference:
                 break
         else:
             q = None
-        resolved = self._resolved.get(q)
-        if resolved is None:
-            resolved = self._resolved[q] = _LazyRates(self.tariffs, q)
-        return resolved
+        rates = self.resolved.get(q)
+        if rates is None:
+            rates = self.resolved[q] = _LazyRates(self.tariffs, q)
+        return rates
 
     def account_row(self, number: str, day: str) -> tuple[str, str | None, str] | None:
         """The numbers row (valid_from, valid_to, account) of ``number`` valid on ``day``."""
@@ -251,7 +253,7 @@ class Reference:
 
     def route_tariff(self, dstchannel: str) -> str | None:
         """The tariff of the first route whose glob pattern matches the outgoing channel."""
-        cache = self._route_cache
+        cache = self.route_cache
         if dstchannel in cache:
             return cache[dstchannel]
         found = self.route_match(dstchannel)
