@@ -377,3 +377,15 @@ def test_line_timestamp_parsing():
     assert parse_line_timestamp("Wed Jun 27 03:48:46 2001") == (dt.date(2001, 6, 27), 13726)
     assert parse_line_timestamp("Feb 29 00:00:00", 2009) is None
     assert parse_line_timestamp("Sep 24 16:08", 2009) is None
+
+
+def test_extra_is_valid_json_whatever_the_values():
+    tricky = ['quote="x"', "path=C:\\dir", "name=Иван", "cmd=a=b c", "empty="]
+    line = voice_stop("Oct  1 12:00:10", "12:00:00.000 MSK Thu Oct 1 2009",
+                      "12:00:09.000 MSK Thu Oct 1 2009", 8, extra_avs=tricky)
+    extra = json.loads(one(line, year=2009)[10])
+    assert (extra["quote"], extra["path"], extra["name"], extra["cmd"], extra["empty"]) == (
+        '"x"', "C:\\dir", "Иван", "a=b c", "")
+    plain = voice_stop("Oct  1 12:00:10", "12:00:00.000 MSK Thu Oct 1 2009",
+                       "12:00:09.000 MSK Thu Oct 1 2009", 8, extra_avs=["cmd=a=b c"])
+    assert json.loads(one(plain, year=2009)[10])["cmd"] == "a=b c"

@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from itertools import repeat
 
 from ..settings import Settings
 from .base import IGNORED, MAX_LINE, Item, Rejection, check_line, strip_terminator, truncated
@@ -53,8 +54,9 @@ _RECORD_START = re.compile(
 # attr=value or attr*value, split on the first '=' or '*'.
 _AV = re.compile(r"([^\t=*]*)[=*]([^\t]*)")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
-# What JSON would escape in a str (TAB only separates fields here).
-_JSON_UNSAFE = re.compile(r'["\\\x00-\x08\x0a-\x1f\x7f]')
+# Bytes that JSON would escape (TAB only separates fields here).
+_JSON_UNSAFE = bytes(range(0, 9)) + bytes(range(10, 32)) + b'\x7f"\\'
+
 
 _COLUMN_ATTRS = frozenset(
     ("h323-gw-id", "h323-conf-id", "h323-call-origin", "h323-call-type", "h323-setup-time",
@@ -65,10 +67,16 @@ _IGNORED_TYPES = frozenset(("start", "update", "unknown", "watchdog"))
 
 def _parse_avs(text: str) -> tuple[dict[str, str], dict[str, object]]:
     """(first value of each name, every value: a list where the name repeats)."""
-    pairs = _AV.findall(text) if text else []
-    first = dict(pairs)
-    if len(first) == len(pairs) and (not text or text.count("\t") + 1 == len(pairs)):
-        return first, first
+    if not text:
+        return {}, {}
+    if "*" not in text:
+        # Fast path, C-level iteration: every field has an '=', no name repeats.
+        try:
+            first = dict(map(str.split, text.split("\t"), repeat("="), repeat(1)))
+        except ValueError:  # a field without '=' (or an empty one)
+            first = None
+        if first is not None and len(first) == text.count("\t") + 1:
+            return first, first
     # Slow path: repeated names, fields without a separator, empty fields.
     first, every = {}, {}
     for field in text.split("\t"):
@@ -123,7 +131,8 @@ class TacacsParser:
         ):
             return IGNORED
         # JSON by joining strings (no encoder) when nothing in the line needs escaping.
-        plain = attrs is every and text.isascii() and _JSON_UNSAFE.search(text) is None
+        plain = (attrs is every and text.isascii()
+                 and len(line.translate(None, _JSON_UNSAFE)) == len(line))
         try:
             return self._call(fields, attrs, every, year, line, plain)
         except _Reject as e:
