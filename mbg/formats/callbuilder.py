@@ -147,14 +147,13 @@ def parse_callbuilder_block(block: bytes, records: list[tuple], source: str) -> 
             cgpn_out = ""
         if cdpn_out == "-":
             cdpn_out = ""
-        if cgpn_out.isdigit() and cdpn_out.isdigit():
-            extra = '{"cgpn_out": "' + cgpn_out + '", "cdpn_out": "' + cdpn_out
-            extra += '", "suspect": true}' if cause in _SUSPECT_CAUSES else '"}'
+        if cgpn_out.isdigit() and cdpn_out.isdigit() and cause not in _SUSPECT_CAUSES:
+            extra = f'{{"cgpn_out": "{cgpn_out}", "cdpn_out": "{cdpn_out}"}}'
         else:
             extra = _extra(cgpn_out, cdpn_out, cause)
         append((
             source,
-            date + " " + time,
+            f"{date} {time}",
             "" if cgpn_in == "-" else cgpn_in,
             "" if cdpn_in == "-" else cdpn_in,
             ch_in,
