@@ -30,6 +30,7 @@ import contextlib
 import gc
 import itertools
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from . import db
 from .tariffs import Reference
 
 BATCH = 100_000
+PAUSE = 0.11  # seconds between batches: longer than the longest sleep of a busy handler
 
 SELECT_CALLS = "SELECT id, calldate, src, dst, channel, dstchannel, billsec FROM telephony_log"
 # With mediation rules the rules see every field of the call.
@@ -271,8 +273,14 @@ def count_new(conn: apsw.Connection) -> int:
 
 
 def rate_month(conn: apsw.Connection, ref: Reference, rules=None, batch_size: int = BATCH,
-               on_progress: Callable[[int], None] | None = None) -> RatingResult:
-    """Rate the new calls of a dataset, oldest first, one transaction per batch."""
+               on_progress: Callable[[int], None] | None = None,
+               pause: float = PAUSE) -> RatingResult:
+    """Rate the new calls of a dataset, oldest first, one transaction per batch.
+
+    Between two full batches the run pauses ``pause`` seconds with no lock held: a writer
+    waiting for the lock (a collector) polls it from SQLite's busy handler at most every
+    100 ms and would otherwise never find it free, however many batches it waited for.
+    """
     total = RatingResult()
     caches: dict = {}
     select = (SELECT_CALLS_FULL if rules is not None else SELECT_CALLS) + \
@@ -284,6 +292,7 @@ def rate_month(conn: apsw.Connection, ref: Reference, rules=None, batch_size: in
                 on_progress(rows)
             if rows < batch_size:
                 break
+            time.sleep(pause)
     return total
 
 

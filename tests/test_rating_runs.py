@@ -232,3 +232,85 @@ def test_rating_beside_a_concurrent_collector(tmp_path):
     incremental = results(path)
     assert mbg("rate", "--force", "2009-10", "--root", root).exit_code == 0
     assert results(path) == incremental  # arrived in calldate order: the same as force
+
+
+RATER = r"""
+import sys
+from mbg import db
+from mbg.rating import rate_month
+from mbg.tariffs import load_reference
+billing = db.connect(sys.argv[1], "billing", readonly=True)
+ref = load_reference(billing, 2, "half-up")
+conn = db.connect(sys.argv[2], "dataset")
+if len(sys.argv) > 3:  # start together: wait for the go file
+    import os, time
+    while not os.path.exists(sys.argv[3]):
+        time.sleep(0.001)
+print(rate_month(conn, ref, batch_size=3000).calls)
+"""
+
+
+def test_two_incremental_runs_at_once_rate_each_call_once(tmp_path):
+    root = setup_root(tmp_path / "r", **REFERENCE)
+    path = add_calls(root, random_calls(30_000, seed=11))
+    env = run_env(MBGROOT=str(root))
+    go = tmp_path / "go"
+    args = [sys.executable, "-c", RATER, str(root / "data" / "billing.db"), str(path), str(go)]
+    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    time.sleep(0.5)  # both loaded and waiting
+    go.touch()
+    outs = [p.communicate() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    counts = [int(out) for out, _ in outs]
+    assert sum(counts) == 30_000  # every call rated by exactly one run
+    assert min(counts) > 0, counts  # the pause between batches lets the other run in
+    # counters hold exactly the bucket seconds of the cost rows: nothing counted twice
+    assert query(path, "SELECT sum(seconds) FROM telephony_counter") == \
+        query(path, "SELECT sum(bucket_seconds) FROM telephony_cost")
+    incremental = results(path)
+    assert mbg("rate", "--force", "2009-10", "--root", root).exit_code == 0
+    assert results(path) == incremental
+
+
+LOCK_WAITER = r"""
+import os, sys, time
+from mbg import db
+conn = db.connect(sys.argv[1], "dataset", busy_timeout_ms=int(sys.argv[2]))
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.001)
+stored = 0
+end = time.monotonic() + float(sys.argv[4])
+while time.monotonic() < end:
+    with db.write_transaction(conn):  # raises DatasetLockedError after the busy timeout
+        conn.execute("INSERT INTO telephony_log (source, calldate, src, dst, duration, billsec)"
+                     " VALUES ('w', '2009-10-31 23:00:00', 'x', ?, 1, 0)", (str(stored),))
+    stored += 1
+    time.sleep(0.005)
+print(stored)
+"""
+
+PAUSED_RATER = RATER.replace("batch_size=3000", "batch_size=15000, pause=float(sys.argv[4])")
+
+
+def test_a_writer_gets_in_between_batches_of_a_long_run(tmp_path):
+    root = setup_root(tmp_path / "r", **REFERENCE)
+    path = add_calls(root, random_calls(90_000, seed=5))
+    env = run_env(MBGROOT=str(root))
+    go = tmp_path / "go"
+    rater = subprocess.Popen([sys.executable, "-c", PAUSED_RATER, str(root / "data" / "billing.db"),
+                              str(path), str(go), "0.11"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    # the writer waits at most 0.7 s for the lock each time (a batch takes about 0.2 s),
+    # again and again for as long as the run lasts (over 1 s)
+    writer = subprocess.Popen([sys.executable, "-c", LOCK_WAITER, str(path), "700", str(go), "1.5"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    go.touch()
+    out, err = writer.communicate()
+    assert writer.returncode == 0, err
+    assert int(out) > 10
+    out, err = rater.communicate()
+    assert rater.returncode == 0, err
+    assert int(out) == 90_000 + int(query(path, "SELECT count(*) FROM telephony_log WHERE "
+                                                "source = 'w' AND is_new = 0")[0][0])
