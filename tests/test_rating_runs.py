@@ -62,7 +62,7 @@ def test_incremental_in_calldate_order_equals_force(tmp_path):
     for part in range(6):
         path = add_calls(root, calls[part * 500:(part + 1) * 500])
         conn = db.connect(path, "dataset")
-        result = rate_month(conn, ref, batch_size=97)
+        result = rate_month(conn, ref, batch_size=97, pause=0)
         conn.close()
         assert result.calls == 500
     incremental = results(path)
