@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,11 +58,6 @@ def open_input(stream: BinaryIO) -> BinaryIO:
     return stream
 
 
-def open_path(path: str | os.PathLike) -> BinaryIO:
-    """A file, plain or gzip (by its magic bytes, whatever its name)."""
-    return open_input(open(Path(path), "rb"))
-
-
 OnReject = Callable[[Rejection], None]
 OnBatch = Callable[[Counts], None]
 
@@ -106,6 +100,7 @@ def ingest_stream(
     feed = parser.feed
     # One record per line (SimpleLineParser): parse whole blocks, number lines here.
     parse_block = getattr(parser, "parse_block", None)
+    append = records.append
     lineno = 0
     tail = b""
     blocks = _line_blocks(stream)
@@ -130,7 +125,12 @@ def ingest_stream(
         else:
             for line in block.split(b"\n"):
                 lineno += 1
-                take(feed(line))
+                items = feed(line)
+                if items:
+                    if len(items) == 1 and type(items[0]) is tuple:  # the common case
+                        append(items[0])
+                    else:
+                        take(items)
         if len(records) >= batch:
             counts.lines = lineno
             store()

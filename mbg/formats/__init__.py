@@ -23,6 +23,9 @@ mode (mbg.daemon):
   back forever. Line numbers in rejections count the lines fed (1-based).
 - Runtimes read at most ``MAX_LINE + 2`` bytes of a line (+2: the ``\\r\\n``) and pass that
   head of a longer line to ``feed``, which rejects it as too long.
+- Speed: callbuilder's ``SimpleLineParser`` also has ``parse_block`` (many lines at once,
+  mbg.formats.callbuilder.parse_callbuilder_block), which pipe mode uses; ``feed`` gives
+  the same items line by line.
 - ``AGENTS`` maps a format name to its ``AgentSpec`` (mbg.formats.agents): how its
   ``-ports`` are read and how its line parser is made.
 """
@@ -58,6 +61,8 @@ __all__ = [
     "SimpleLineParser",
     "TacacsLineAssembler",
     "TacacsParser",
+    "check_line",
     "parse_asterisk_line",
     "parse_callbuilder_line",
+    "strip_terminator",
 ]

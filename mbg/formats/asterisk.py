@@ -24,7 +24,7 @@ import datetime as dt
 import json
 
 from .base import IGNORED, MAX_LINE, Item, Rejection
-from .callbuilder import _time_ok
+from .clock import seconds_of_day
 
 COLUMNS = (
     "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
@@ -56,7 +56,7 @@ def _datetime_ok(value: str) -> bool:
         except ValueError:
             return False
         _DATES.add(day)
-    return _time_ok(value[11:])
+    return seconds_of_day(value[11:]) is not None
 
 
 def _seconds(value: str) -> int | None:

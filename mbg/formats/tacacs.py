@@ -62,6 +62,7 @@ _COLUMN_ATTRS = frozenset(
     ("h323-gw-id", "h323-conf-id", "h323-call-origin", "h323-call-type", "h323-setup-time",
      "h323-disconnect-cause", "elapsed_time")
 )
+_MONTHS_BYTES = {name.encode(): number for name, number in MONTHS.items()}
 _IGNORED_TYPES = frozenset(("start", "update", "unknown", "watchdog"))
 
 
@@ -390,7 +391,7 @@ class TacacsLineAssembler:
     def _record_year(self, start: re.Match) -> int | None:
         if start.group(1) is None:  # ctime: the line has its year
             return int(start.group(7))
-        month = MONTHS[start.group(1).decode()]
+        month = _MONTHS_BYTES[start.group(1)]
         if self._month is None:
             if self._year is None:
                 ref = self._reference or dt.date.today()
