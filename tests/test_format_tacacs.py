@@ -389,3 +389,13 @@ def test_extra_is_valid_json_whatever_the_values():
     plain = voice_stop("Oct  1 12:00:10", "12:00:00.000 MSK Thu Oct 1 2009",
                        "12:00:09.000 MSK Thu Oct 1 2009", 8, extra_avs=["cmd=a=b c"])
     assert json.loads(one(plain, year=2009)[10])["cmd"] == "a=b c"
+
+
+def test_record_cut_short_is_rejected_not_a_zero_second_call():
+    whole = tacacs_line()[:-1].decode()
+    cut = whole[: whole.index("\th323-connect-time")] + "\n"
+    result = one(cut.encode())
+    assert isinstance(result, Rejection) and "incomplete stop record" in result.reason
+    cut_in_value = whole[: whole.index("h323-disconnect-time=") + 28] + "\n"
+    result = one(cut_in_value.encode())
+    assert isinstance(result, Rejection) and "h323-disconnect-time" in result.reason

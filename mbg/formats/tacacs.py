@@ -23,7 +23,9 @@ Rules and the decisions taken where SPEC and FORMATS are silent or INFERRED:
   which fallback was used. A ``.`` time is used as it is, with ``"clock": "unsynchronised"``.
 - ``billsec`` = ``elapsed_time``, else disconnect - connect, else 0; ``duration`` =
   disconnect - setup, else billsec. Milliseconds are truncated before subtracting. A
-  negative result, a malformed time or an unknown zone abbreviation rejects the record.
+  negative result, a malformed time or an unknown zone abbreviation rejects the record,
+  and so does a record with neither ``h323-disconnect-time`` nor ``elapsed_time`` (a
+  record cut short by a crash must not become a 0-second call).
 - ``cause`` = ``h323-disconnect-cause`` (hexadecimal) as decimal; '' when absent.
 - Numbers: the first non-empty of ``Settings.tacacs_src`` / ``tacacs_dst``: attribute
   names, or the columns ``rem_addr.ani``, ``rem_addr.dnis`` (``ANI/DNIS``), ``rem_addr``,
@@ -154,6 +156,9 @@ class TacacsParser:
                 disconnect = _time_value(parse_time, get("h323-disconnect-time"),
                                          "h323-disconnect-time")
         elapsed = get("elapsed_time")
+        if elapsed is None and disconnect is None:
+            # A stop record cut short (FORMATS 1.8.12) must not become a 0-second call.
+            raise _Reject("incomplete stop record: no h323-disconnect-time nor elapsed_time")
         if elapsed is not None:
             if not elapsed.isdigit():
                 elapsed = elapsed.strip()
