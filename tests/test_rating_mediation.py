@@ -8,7 +8,7 @@ from mbg.mediation import load_rules
 from mbg.rating import force_month, rate_month
 from mbg.tariffs import load_reference
 
-from .rating_helpers import add_calls, call, costs, query, results, setup_root, unrated
+from .rating_helpers import add_calls, call, costs, mbg, query, results, setup_root, unrated
 
 RULES = """
 chain = ["skip_service", "dst_8_to_7", "local_dst"]
@@ -69,3 +69,56 @@ def test_rules_normalize_skip_and_invalidate(tmp_path):
     force_month(conn, ref, rules=rules)
     conn.close()
     assert results(path) == incremental
+
+
+def _rules_setup(tmp_path):
+    root = setup_root(tmp_path / "r", accounts="A1,x", numbers="111,A1,2009-01-01,",
+                      tariffs="T,,,0.60,1,1,,,\nT,7495,,1.20,1,1,,,",
+                      services="phone,,,,T", subscriptions="A1,phone,2009-01-01,")
+    path = add_calls(root, [
+        call("2009-10-01 10:00:00", "111", "84951234567", 60, "long"),
+        call("2009-10-01 10:00:01", "111", "1234567", 60, "local"),
+        call("2009-10-01 10:00:02", "111", "01", 60, "service"),
+    ])
+    return root, path
+
+
+def test_commands_apply_etc_mediation_toml_and_a_force_run_follows_edits(tmp_path):
+    root, path = _rules_setup(tmp_path)
+    rules_file = root / "etc" / "mediation.toml"
+    rules_file.write_text(RULES)
+    assert mbg("rate", "2009-10", "--root", root).exit_code == 0
+    assert costs(path)["local"] == [("T", "A1", "7495", "74951234567", 60, 0, 120)]
+    assert unrated(path)["service"] == [("", "skipped: skip_service")]
+
+    # The operator edits the rules: local numbers now belong to another city.
+    rules_file.write_text(RULES.replace('city = "7495"', 'city = "7812"'))
+    assert mbg("rate", "2009-10", "--root", root).exit_code == 0
+    assert costs(path)["local"][0][3] == "74951234567"  # rated calls are never touched again
+    result = mbg("rate", "--force", "2009-10", "--root", root)
+    assert result.exit_code == 0, result.output
+    assert costs(path)["local"] == [("T", "A1", "", "78121234567", 60, 0, 60)]
+    assert costs(path)["long"] == [("T", "A1", "7495", "74951234567", 60, 0, 120)]
+
+    call_id = query(path, "SELECT id FROM telephony_log WHERE callid = 'local'")[0][0]
+    explained = mbg("explain", "2009-10", call_id, "--root", root)
+    assert explained.exit_code == 0, explained.output
+    assert "local_dst" in explained.output and "78121234567" in explained.output
+
+
+def test_rules_option_overrides_and_a_bad_rules_file_changes_nothing(tmp_path):
+    root, path = _rules_setup(tmp_path)
+    # No etc/mediation.toml: calls are rated on the numbers as received.
+    assert mbg("rate", "2009-10", "--root", root).exit_code == 0
+    assert costs(path)["long"][0][3] == "84951234567"
+    before = results(path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(RULES.replace('value = "city"', 'value = "__import__(\'os\')"'))
+    result = mbg("rate", "--force", "2009-10", "--rules", bad, "--root", root)
+    assert result.exit_code == 2
+    assert "local_dst" in result.output
+    assert results(path) == before
+    good = tmp_path / "good.toml"
+    good.write_text(RULES)
+    assert mbg("rate", "--force", "2009-10", "--rules", good, "--root", root).exit_code == 0
+    assert costs(path)["long"][0][3] == "74951234567"

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from .. import db, explain
+from .. import db, explain, mediation
 from ..dataset import dataset_path
 from ..dates import parse_month
 from ..errors import InputError
 from ..root import Root
 from ..tariffs import load_reference
 from .options import dataset_dir, dataset_option, handle_errors, root_option
+from .rating import rules_option
 
 
 @click.command("status")
@@ -49,9 +50,11 @@ def status_command(month: str | None, dataset: Path | None, root: Root) -> None:
 @click.argument("month")
 @click.argument("call_id", type=int)
 @dataset_option
+@rules_option
 @root_option
 @handle_errors
-def explain_command(month: str, call_id: int, dataset: Path | None, root: Root) -> None:
+def explain_command(month: str, call_id: int, dataset: Path | None, root: Root,
+                    rules_path: Path | None) -> None:
     """How one call was priced, step by step: account, tariffs, prefix, billed seconds,
     bucket, exact amount and its rounding, beside the stored result.
 
@@ -63,6 +66,7 @@ def explain_command(month: str, call_id: int, dataset: Path | None, root: Root) 
     path = dataset_path(dataset_dir(root, dataset), first)
     if not path.exists():
         raise InputError(f"{path}: no dataset for {first:%Y-%m}")
+    rules = mediation.load_optional_rules(root.mediation_file, rules_path)
     billing = db.connect(root.billing_db, "billing", readonly=True)
     try:
         ref = load_reference(billing, settings.money_decimals, settings.rounding)
@@ -72,7 +76,7 @@ def explain_command(month: str, call_id: int, dataset: Path | None, root: Root) 
     try:
         with db.read_transaction(conn):
             lines = explain.explain_call(conn, ref, call_id, settings.money_decimals,
-                                         settings.rounding)
+                                         settings.rounding, rules)
     finally:
         conn.close()
     for line in lines:
