@@ -298,8 +298,9 @@ def test_socat_serving_tail_of_a_growing_log(tmp_path):
         proc.wait(10)
 
     socat = start_socat()
-    agent = Agent(tmp_path, f"{port} vk-pbx-1")
+    agent = None
     try:
+        agent = Agent(tmp_path, f"{port} vk-pbx-1")
         wait_rows(aug(tmp_path), 5)
         with open(cdr_log, "ab") as f:  # the PBX appends, sometimes half a line at a time
             for i in range(5, 50):
@@ -325,7 +326,8 @@ def test_socat_serving_tail_of_a_growing_log(tmp_path):
         time.sleep(1.5)
     finally:
         stop_socat(socat)
-        assert agent.stop() == 0
+        stopped = agent.stop() if agent is not None else None
+    assert stopped == 0
     assert [r[4] for r in log_rows(aug(tmp_path))] == [f"8495{i:07d}" for i in range(70)]
 
 
