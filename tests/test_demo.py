@@ -144,8 +144,32 @@ def test_demo_sample_month_as_designed(demo_run):
                  "SELECT u.tariff, u.reason FROM telephony_unrated u JOIN telephony_log l "
                  "ON l.id = u.log_id WHERE l.src = '2399'") == [("", "unknown account")]
     assert query(dataset, "dataset",
-                 "SELECT c.tariff, c.account FROM telephony_cost c JOIN telephony_log l "
-                 "ON l.id = c.log_id WHERE l.src = '2399'") == [("rostelecom", "")]
+                 "SELECT c.tariff, c.account, c.number, c.amount FROM telephony_cost c "
+                 "JOIN telephony_log l ON l.id = c.log_id WHERE l.src = '2399'") == \
+        [("rostelecom", "", "74951112200", 6)]  # 88 s at 0.04 a minute
+
+
+def test_demo_rates_through_the_mediation_rules(demo_run):
+    """One leg per gateway call, no internal calls, no call without a called number;
+    the rest normalized to international form and priced by direction."""
+    root, _, _ = demo_run
+    dataset = root / MONTH_FILE
+    reasons = dict(query(dataset, "dataset",
+                         "SELECT reason, count(*) FROM telephony_unrated GROUP BY reason"))
+    assert reasons == {"skipped: skip_answer_leg": 4, "skipped: internal": 2,
+                       "invalid: dst required": 1, "unknown account": 1, "no tariff": 1}
+    numbers = {n for (n,) in query(dataset, "dataset", "SELECT number FROM telephony_cost")}
+    assert numbers and all(n.isdigit() and n.startswith(("7", "44")) for n in numbers), numbers
+    directions = {d for (d,) in query(dataset, "dataset",
+                                      "SELECT direction FROM telephony_cost WHERE tariff = 'basic'")}
+    assert directions == {"local", "mobile", "national", "international"}
+    # The 10 free city minutes of the basic plan, used up by acme and by hooli.
+    assert query(dataset, "dataset", "SELECT account, tariff, bucket, seconds FROM "
+                 "telephony_counter ORDER BY account") == [("acme", "basic", "city", 600),
+                                                           ("hooli", "basic", "city", 600)]
+    # Acme's call 5 finished the bundle: 60 of its 660 billed seconds were free.
+    assert query(dataset, "dataset", "SELECT seconds, bucket_seconds, amount FROM telephony_cost "
+                 "WHERE log_id = 5 AND tariff = 'basic'") == [(660, 60, 450)]
 
 
 def test_demo_again_replaces_its_own_tree(demo_run, tmp_path):

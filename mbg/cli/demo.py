@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -74,18 +75,24 @@ def demo_command(root_path: Path) -> None:
 
     say("")
     say("Next, try:")
+    bindir = Path(sys.executable).parent
+    if (bindir / "mbg").exists() and shutil.which("mbg") != str(bindir / "mbg"):
+        # Installed in a virtualenv that is not on PATH (.venv/bin/mbg demo).
+        say(f"  export PATH={shlex.quote(str(bindir))}:$PATH")
     say(f"  export MBGROOT={env_root}; cd \"$MBGROOT\"")
-    for command in (
-        f"mbg report {month} --account acme        # every call of one customer",
-        f"mbg report {month} --format csv          # or json: for programs",
-        f"mbg status {month}                       # calls, rated, unrated by reason",
-        f"mbg explain {month} 1                    # how call 1 was priced",
-        f"mbg mediate {month}                      # what the rules did to each call",
-        "mbg dump charges                          # every daily charge",
-        f"telephony-rating-monthly-force {month}-01 # re-rate the month from scratch",
-        f"ls {root.dataset_dir}/reject             # the rejected lines, kept",
-    ):
-        say(f"  {command}")
+    tries = (
+        (f"mbg report {month} --account acme", "every call of one customer"),
+        (f"mbg report {month} --format csv", "or json: for programs"),
+        (f"mbg status {month}", "calls, rated, unrated by reason"),
+        (f"mbg explain {month} 5", "how call 5 was priced, step by step"),
+        (f"mbg mediate {month} --changed", "what the rules did to the calls"),
+        ("mbg dump charges", "every daily charge"),
+        (f"telephony-rating-monthly-force {month}-01", "re-rate the month from scratch"),
+        ("cat dataset/telephony/reject/*", "the rejected lines, kept"),
+    )
+    width = max(len(command) for command, _ in tries)
+    for command, comment in tries:
+        say(f"  {command:<{width}}  # {comment}")
 
 
 def say(text: str) -> None:
