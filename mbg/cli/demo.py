@@ -53,7 +53,7 @@ def demo_command(root_path: Path) -> None:
     step("Reference data (customers, numbers, tariffs, services, schedule)")
     samples = demo.samples_dir(root)
     for kind, name in demo.REFERENCE:
-        run(root, f"mbg load {kind} samples/{name}", ["load", kind, str(samples / name)])
+        run(root, f"mbg load {kind} samples/{name}", ["load", kind, _short(samples / name)])
 
     # In production the planner runs every morning and rating every minute, so calls
     # are rated under the services of their day: apply the month's schedule first.
@@ -93,6 +93,12 @@ def demo_command(root_path: Path) -> None:
     width = max(len(command) for command, _ in tries)
     for command, comment in tries:
         say(f"  {command:<{width}}  # {comment}")
+
+
+def _short(path: Path) -> str:
+    """A path relative to the current folder when it is below it (shorter messages)."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 def say(text: str) -> None:
