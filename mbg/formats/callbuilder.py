@@ -97,9 +97,17 @@ def parse_callbuilder_block(block: bytes, records: list[tuple], source: str) -> 
     texts = None
     if b"\x00" not in block and max(map(len, raw_lines)) <= MAX_LINE:
         try:
-            texts = block.decode("utf-8").split("\n")
+            text = block.decode("utf-8")
         except UnicodeDecodeError:
             pass
+        else:
+            # The \r of \r\n and a leading 0x02, for the whole block at once (the
+            # number of lines does not change).
+            if "\r" in text:
+                text = text.replace("\r\n", "\n").removesuffix("\r")
+            if "\x02" in text:
+                text = text.replace("\n\x02", "\n").removeprefix("\x02")
+            texts = text.split("\n")
     if texts is None:
         texts = []
         for index, raw in enumerate(raw_lines):
@@ -115,10 +123,6 @@ def parse_callbuilder_block(block: bytes, records: list[tuple], source: str) -> 
         index += 1
         if text is None:
             continue
-        if text[-1:] == "\r":
-            text = text[:-1]
-        if text[:1] == "\x02":
-            text = text[1:]
         tokens = text.split(" ")
         if len(tokens) != 11:
             if text:
