@@ -60,9 +60,9 @@ _HEX = re.compile(r"[0-9A-Fa-f]+")
 _JSON_UNSAFE = bytes(range(0, 9)) + bytes(range(10, 32)) + b'\x7f"\\'
 
 
-_COLUMN_ATTRS = frozenset(
-    ("h323-gw-id", "h323-conf-id", "h323-call-origin", "h323-call-type", "h323-setup-time",
-     "h323-disconnect-cause", "elapsed_time")
+_COLUMN_ATTRS = (
+    "h323-gw-id", "h323-conf-id", "h323-call-origin", "h323-call-type", "h323-setup-time",
+    "h323-disconnect-cause", "elapsed_time",
 )
 _MONTHS_BYTES = {name.encode(): number for name, number in MONTHS.items()}
 _IGNORED_TYPES = frozenset(("start", "update", "unknown", "watchdog"))
@@ -196,7 +196,6 @@ class TacacsParser:
             port = ""
         src = self._number(self.src_order, attrs, user, port, rem_addr)
         dst = self._number(self.dst_order, attrs, user, port, rem_addr)
-        start_time = get("start_time", "").strip()
 
         # What is left of the attributes is extra: lookups are done, so ``every`` (which
         # may be ``attrs`` itself) can lose the ones stored in columns.
@@ -213,6 +212,7 @@ class TacacsParser:
                 extra["clock"] = "unsynchronised"
         else:
             extra["clock"] = "unset" if setup else "missing"
+            start_time = get("start_time", "").strip()
             if start_time.isdigit() and start_time.isascii():
                 calldate = self.clock.format(int(start_time))
                 extra["calldate_from"] = "start_time"
