@@ -34,7 +34,10 @@ CALL_CSV_COLUMNS = (
 
 @click.command("report")
 @click.argument("month")
-@click.option("--account", "-account", default=None, help="One account ('' for calls of no customer), with every call and its costs.")
+@click.option(
+    "--account", "-account", default=None,
+    help="One account ('' for calls of no customer), with every call and its costs.",
+)
 @click.option(
     "--format", "-format", "fmt",
     type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
