@@ -137,7 +137,6 @@ def test_usage_errors_exit_2_with_one_line(tmp_path):
     runner = cli_runner()
     ds = str(tmp_path / "ds")
     cases = [
-        (callbuilder_command, ["-dataset", ds], "needs the PBX name"),
         (callbuilder_command, ["-ports", "stdin", "-dataset", ds], "pairs of a port and a name"),
         (callbuilder_command, ["-ports", "10211 a", "-dataset", ds], 'pipe mode reads stdin'),
         (callbuilder_command, ["-demon", "1", "-ports", "stdin a", "-dataset", ds], "pipe mode"),
@@ -219,6 +218,14 @@ def test_asterisk_pipe_source_and_default_host_name(tmp_path):
     result = runner.invoke(main, ["agent", "asterisk", "--dataset", str(default)], input=line)
     assert result.exit_code == 0, result.stderr
     assert rows_of(default / "2009-10-01.db")[0]["source"] == socket.gethostname()
+
+
+def test_callbuilder_without_pbx_name_uses_host_name_and_says_so(tmp_path):
+    ds = tmp_path / "ds"
+    result = cli_runner().invoke(callbuilder_command, ["-dataset", str(ds)], input=CB1)
+    assert result.exit_code == 0, result.stderr
+    assert f"calls are stored with source {socket.gethostname()}" in result.stderr
+    assert rows_of(ds / "2009-10-01.db")[0]["source"] == socket.gethostname()
 
 
 def test_mbg_agent_subcommands_and_underscore_scripts(tmp_path):

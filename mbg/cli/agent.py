@@ -165,18 +165,24 @@ def callbuilder_command(demon, host, interval, dataset, root, timezone, strict, 
     """Collector for M-200 PBXes: callbuilder CDR format 10.
 
     Pipe mode: telephony-agent-callbuilder -ports "stdin vk-pbx-1" -dataset DIR < cdr_log.log
+    (without -ports, the PBX name is this host's name).
     """
     spec = AGENTS["callbuilder"]
     settings = agent_settings(root, timezone)
     dataset_dir = agent_dataset_dir(root, dataset)
     if demon == "1":
         sys.exit(run_daemon(spec, host, interval, _daemon_ports(spec, ports), dataset_dir, settings))
-    if not ports:
-        raise InputError('pipe mode needs the PBX name: -ports "stdin NAME"')
-    parsed = spec.parse_ports(ports)
-    if len(parsed) != 1 or parsed[0].port != "stdin":
-        raise InputError(f'pipe mode reads stdin: -ports "stdin NAME", not {ports!r}')
-    _finish(spec, run_pipe(spec, parsed[0].source, settings, dataset_dir), strict)
+    if ports:
+        parsed = spec.parse_ports(ports)
+        if len(parsed) != 1 or parsed[0].port != "stdin":
+            raise InputError(f'pipe mode reads stdin: -ports "stdin NAME", not {ports!r}')
+        source = parsed[0].source
+    else:
+        # Like asterisk's -source: the host name, said out loud.
+        source = socket.gethostname()
+        click.echo(f'no PBX name given (-ports "stdin NAME"): calls are stored with '
+                   f"source {source}", err=True)
+    _finish(spec, run_pipe(spec, source, settings, dataset_dir), strict)
 
 
 @click.command("asterisk")
