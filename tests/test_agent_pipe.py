@@ -185,19 +185,23 @@ def test_tacacs_pipe_with_settings_and_midnight_rotation(tmp_path):
         "2009-10-31 20:59:59", "2009-10-31 21:00:00"]
 
 
-def test_tacacs_without_root_uses_system_zone_and_rejects_unknown_abbreviation(tmp_path):
+def test_tacacs_without_root_uses_system_zone_and_notes_unknown_abbreviation(tmp_path):
     ds = tmp_path / "ds"
     env = {k: v for k, v in run_env(TZ="Asia/Vladivostok").items() if k != "MBGROOT"}
     env["HOME"] = str(tmp_path)  # no settings file anywhere
     line = voice_stop("Oct 31 12:00:30", "03:00:00.000 UTC Sat Oct 31 2009",
-                      "03:00:20.000 UTC Sat Oct 31 2009", 18)
+                      "03:00:20.000 UTC Sat Oct 31 2009", 18, conf="U")
     msk = voice_stop("Oct 31 12:00:30", "03:00:00.000 MSK Sat Oct 31 2009",
-                     "03:00:20.000 MSK Sat Oct 31 2009", 18)
+                     "03:00:20.000 MSK Sat Oct 31 2009", 18, conf="M")
     done = run_agent("telephony-agent-tacacs", ["-dataset", str(ds), "--year", "2009"],
                      line + msk, env)
-    assert b"stored 1" in done.stderr and b"rejected 1" in done.stderr
-    assert b"unknown time zone 'MSK'" in done.stderr
-    assert rows_of(ds / "2009-10-01.db")[0]["calldate"] == "2009-10-31 13:00:00"  # UTC+10
+    assert b"stored 2" in done.stderr and b"rejected 0" in done.stderr
+    utc, unknown = rows_of(ds / "2009-10-01.db")
+    assert utc["calldate"] == "2009-10-31 13:00:00"  # UTC+10
+    # MSK unknown without mbg.toml, no start_time: the line timestamp (host clock) - 20 s.
+    assert (unknown["calldate"], unknown["duration"]) == ("2009-10-31 12:00:10", 20)
+    assert unknown["extra"]["clock"].startswith("unknown zone MSK")
+    assert unknown["extra"]["calldate_from"] == "line timestamp"
 
 
 def test_asterisk_pipe_source_and_default_host_name(tmp_path):

@@ -72,10 +72,13 @@ def test_billing_zone_changes_calldate():
     assert one(tacacs_line(), utc)[1] == "2002-11-06 07:15:28"
 
 
-def test_unknown_zone_abbreviation_rejected_with_hint():
-    result = one(tacacs_line(), settings_from_dict({"timezone": "Europe/Moscow"}))
-    assert isinstance(result, Rejection)
-    assert "unknown time zone 'VSK'" in result.reason and "[tacacs.zones]" in result.reason
+def test_unknown_zone_abbreviation_falls_back_to_start_time_and_is_noted():
+    record = as_dict(one(tacacs_line(), settings_from_dict({"timezone": "Europe/Moscow"})))
+    # start_time=1036566928 is 07:15:28 UTC, 10:15:28 in Moscow: the same as with VSK known.
+    assert record["calldate"] == "2002-11-06 10:15:28"
+    assert (record["duration"], record["billsec"]) == (25, 25)
+    assert record["extra"]["clock"] == "unknown zone VSK (add it to [tacacs.zones])"
+    assert record["extra"]["calldate_from"] == "start_time"
 
 
 def test_utc_gmt_and_zone_names_known_by_default():

@@ -80,17 +80,28 @@ def zone_by_name(name: str, zones: dict[str, dt.tzinfo]) -> dt.tzinfo | None:
         return None
 
 
+class UnknownZone:
+    """A zone abbreviation neither configured nor known: its times are read as UTC, so
+    that differences between them (durations) are still right, and flagged ``?``."""
+
+    __slots__ = ("midnight",)
+
+    def __init__(self, midnight: int) -> None:
+        self.midnight = midnight
+
+
 class H323Clock:
     """Reads ``h323-setup-time`` and its siblings into (UTC epoch seconds, flag).
 
-    The flag is the leading ``*`` (router clock never set), ``.`` (not synchronised) or
-    ''. Milliseconds are dropped (truncated). The weekday is not checked.
+    The flag is the leading ``*`` (router clock never set), ``.`` (not synchronised),
+    ``?`` (unknown zone abbreviation: the time is only good for differences) or ''.
+    Milliseconds are dropped (truncated). The weekday is not checked.
     """
 
     def __init__(self, zones: dict[str, dt.tzinfo]) -> None:
         self._zones = zones
         # 'MSK Thu Oct 1 2009' -> see _day_base.
-        self._days: dict[str, int | tuple[dt.tzinfo, dt.date] | str] = {}
+        self._days: dict[str, int | tuple[dt.tzinfo, dt.date] | UnknownZone | str] = {}
 
     def parse(self, value: str) -> tuple[int, str] | str:
         """(epoch, flag), or the reason the value is malformed (a str)."""
@@ -117,13 +128,16 @@ class H323Clock:
             return base + sod, flag
         if type(base) is str:
             return base
+        if type(base) is UnknownZone:
+            return base.midnight + sod, flag if flag == "*" else "?"
         zone, date = base
         local = dt.datetime.combine(date, dt.time()) + dt.timedelta(seconds=sod)
         return int(local.replace(tzinfo=zone).timestamp()), flag
 
-    def _day_base(self, rest: str) -> int | tuple[dt.tzinfo, dt.date] | str:
+    def _day_base(self, rest: str) -> int | tuple[dt.tzinfo, dt.date] | UnknownZone | str:
         """'MSK Thu Oct 1 2009' -> the UTC epoch of that local midnight (fixed-offset
-        zones), (zone, date) for zones with DST (converted exactly per value), or an error."""
+        zones), (zone, date) for zones with DST (converted exactly per value), an
+        UnknownZone, or an error (str)."""
         parts = rest.split()
         if len(parts) != 5:
             return f"bad time zone and date {rest.strip()[:60]!r}"
@@ -136,7 +150,7 @@ class H323Clock:
             return f"impossible date {month} {day} {year}"
         zone = zone_by_name(zone_name, self._zones)
         if zone is None:
-            return f"unknown time zone {zone_name!r} (add it to [tacacs.zones] in mbg.toml)"
+            return UnknownZone((date.toordinal() - EPOCH_ORDINAL) * 86400)
         if isinstance(zone, dt.timezone):
             offset = int(zone.utcoffset(None).total_seconds())
             return (date.toordinal() - EPOCH_ORDINAL) * 86400 - offset

@@ -17,13 +17,16 @@ Rules and the decisions taken where SPEC and FORMATS are silent or INFERRED:
 - ``source`` = ``h323-gw-id``, else the NAS column (then ``extra["nas"]`` keeps the NAS).
   The port column is ``channel``, or ``dstchannel`` on an ``originate`` leg.
 - ``calldate`` = ``h323-setup-time`` in the billing zone. A ``*`` setup time (router
-  clock never set), or none at all: ``start_time`` (UTC epoch), else the line timestamp
-  minus ``duration``, taken as a wall time of the billing zone (the tac_plus host's clock);
-  ``extra["clock"]`` says ``unset`` (``*``) or ``missing``, and ``extra["calldate_from"]``
-  which fallback was used. A ``.`` time is used as it is, with ``"clock": "unsynchronised"``.
+  clock never set), one in a zone abbreviation that is neither in ``[tacacs.zones]`` nor
+  known (UTC, GMT, zone database names), or none at all: ``start_time`` (UTC epoch), else
+  the line timestamp minus ``duration``, taken as a wall time of the billing zone (the
+  tac_plus host's clock); ``extra["clock"]`` says ``unset``, ``unknown zone X`` or
+  ``missing``, and ``extra["calldate_from"]`` which fallback was used. Durations are
+  still the differences of the h323 times. A ``.`` time is used as it is, with
+  ``"clock": "unsynchronised"``.
 - ``billsec`` = ``elapsed_time``, else disconnect - connect, else 0; ``duration`` =
   disconnect - setup, else billsec. Milliseconds are truncated before subtracting. A
-  negative result, a malformed time or an unknown zone abbreviation rejects the record,
+  negative result or a malformed time rejects the record,
   and so does a record with neither ``h323-disconnect-time`` nor ``elapsed_time`` (a
   record cut short by a crash must not become a 0-second call).
 - ``cause`` = ``h323-disconnect-cause`` (hexadecimal) as decimal; '' when absent.
@@ -140,15 +143,17 @@ class TacacsParser:
             return self._call(fields, attrs, every, year, line, plain)
         except _Reject as e:
             return Rejection(str(e), line)
+        except Exception as e:  # a case not foreseen must not stop a collector
+            return Rejection(f"cannot parse ({type(e).__name__}: {e})", line)
 
     def _call(self, fields, attrs, every, year, line, plain) -> tuple:
         get = attrs.get
         parse_time = self.h323.parse
-        setup = get("h323-setup-time")
+        setup_text = setup = get("h323-setup-time")
         if setup is not None:
             setup = parse_time(setup)
             if type(setup) is not tuple:
-                setup = _time_value(parse_time, get("h323-setup-time"), "h323-setup-time")
+                setup = _time_value(parse_time, setup_text, "h323-setup-time")
         disconnect = get("h323-disconnect-time")
         if disconnect is not None:
             disconnect = parse_time(disconnect)
@@ -206,12 +211,18 @@ class TacacsParser:
             extra.pop(conf_name, None)
         if source != nas and nas:
             extra["nas"] = nas
-        if setup and setup[1] != "*":
+        if setup and setup[1] != "*" and setup[1] != "?":
             calldate = self.clock.format(setup[0])
             if setup[1] == ".":
                 extra["clock"] = "unsynchronised"
         else:
-            extra["clock"] = "unset" if setup else "missing"
+            if not setup:
+                extra["clock"] = "missing"
+            elif setup[1] == "*":
+                extra["clock"] = "unset"
+            else:
+                zone = setup_text.split()[1]
+                extra["clock"] = f"unknown zone {zone} (add it to [tacacs.zones])"
             start_time = get("start_time", "").strip()
             if start_time.isdigit() and start_time.isascii():
                 calldate = self.clock.format(int(start_time))
