@@ -111,19 +111,23 @@ def _month_bounds(calldate: str) -> tuple[str, str]:
 
 
 def rate_calls(rows: Iterable[tuple], ref: Reference, counters: dict[tuple[str, str, str], int],
-               costs: list, unrated: list, caches: dict) -> tuple[int, int]:
+               unrated: list, caches: dict, tally: list[int]) -> Iterator[tuple]:
     """Rate calls (id, calldate, src, dst, channel, dstchannel, billsec) in the order given.
 
-    Appends telephony_cost and telephony_unrated rows to ``costs`` and ``unrated`` and
-    advances ``counters`` ((account, tariff, bucket) -> seconds used). Returns
-    (calls, unanswered). A billsec below 0 marks a call already settled by mediation:
-    counted, not rated, not unanswered.
+    Yields the telephony_cost rows, appends telephony_unrated rows to ``unrated``, advances
+    ``counters`` ((account, tariff, bucket) -> seconds used) and adds to ``tally`` =
+    [unanswered calls, cost rows, their amount]. A billsec below 0 marks a call already
+    settled by mediation: not rated, not unanswered.
+
+    A generator so that executemany writes each cost row as soon as it is made: the row is
+    freed at once and its memory reused for the next, instead of millions of tuples
+    scattered over the heap before the first is written (a third of the write time).
 
     This is the hot loop, written for speed: the month's day-independent answers first
     (MonthView), a cache per (number, channel, day) or (account, day) for the numbers and
-    plans that change during the month, one
-    walk over the union of prefixes for all tariffs of a call, and each rate unpacked
-    from one tuple. It computes exactly what tariffs.billed_seconds and Rate.amount say.
+    plans that change during the month, one walk over the union of prefixes for all tariffs
+    of a call, and each rate unpacked from one tuple. It computes exactly what
+    tariffs.billed_seconds and Rate.amount say.
     """
     accounts = caches.setdefault("accounts", {})
     plans = caches.setdefault("plans", {})
@@ -131,16 +135,14 @@ def rate_calls(rows: Iterable[tuple], ref: Reference, counters: dict[tuple[str, 
     route_cache = ref.route_cache
     route_tariff = ref.route_tariff
     rates_for = ref.rates_for
-    resolved = ref.resolved  # the union prefixes already seen; rates_for fills it
-    prefixes = ref.prefixes
+    resolved_get = ref.resolved.get  # union prefix -> its rates; every prefix is there
     prefix_lengths = ref.prefix_lengths
     account_for = ref.account_for
     lo = hi = ""
     month_numbers: dict = {}
     month_plans: dict = {}
-    calls = unanswered = 0
+    unanswered = written = total = 0
     for log_id, calldate, src, dst, channel, dstchannel, billsec in rows:
-        calls += 1
         if billsec <= 0:
             if billsec == 0:
                 unanswered += 1
@@ -187,12 +189,10 @@ def rate_calls(rows: Iterable[tuple], ref: Reference, counters: dict[tuple[str, 
             continue
         # SPEC 7.4: the longest prefix, for every tariff of the call at once (Reference.rates_for)
         for k in prefix_lengths:
-            if dst[:k] in prefixes:
-                found = resolved.get(dst[:k])
+            found = resolved_get(dst[:k])
+            if found is not None:
                 break
         else:
-            found = None
-        if found is None:
             found = rates_for(dst)
         for name in names:
             hot = found[name]
@@ -225,16 +225,20 @@ def rate_calls(rows: Iterable[tuple], ref: Reference, counters: dict[tuple[str, 
                 amount = (fee_m + (billed - free) * price_m) // divisor
             else:
                 amount = rate.amount(billed - free)
-            costs.append((log_id, name, account, direction, prefix, dst, billed, free, amount))
-    return calls, unanswered
+            written += 1
+            total += amount
+            yield (log_id, name, account, direction, prefix, dst, billed, free, amount)
+    tally[0] += unanswered
+    tally[1] += written
+    tally[2] += total
 
 
-def _store(conn: apsw.Connection, costs: list, unrated: list, counters: dict,
-           before: dict) -> RatingResult:
-    conn.executemany(INSERT_COST, costs)
+def _store(conn: apsw.Connection, costs: Iterable[tuple], unrated: list, counters: dict,
+           before: dict, tally: list[int]) -> RatingResult:
+    conn.executemany(INSERT_COST, costs)  # runs the rating loop: costs is its generator
     conn.executemany(INSERT_UNRATED, unrated)
     conn.executemany(WRITE_COUNTER, [(*k, v) for k, v in counters.items() if before.get(k) != v])
-    result = RatingResult(costs=len(costs), amount=sum(c[8] for c in costs))
+    result = RatingResult(unanswered=tally[0], costs=tally[1], amount=tally[2])
     result.unrated.update(u[2] for u in unrated)
     return result
 
@@ -253,13 +257,13 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _rate_chunk(conn, rows, ref, counters, before, rules, caches) -> RatingResult:
-    costs: list = []
+def _rate_chunk(conn, rows: list, ref, counters, before, rules, caches) -> RatingResult:
     unrated: list = []
+    tally = [0, 0, 0]
     source = _normalized(rows, rules, unrated) if rules is not None else rows
-    calls, unanswered = rate_calls(source, ref, counters, costs, unrated, caches)
-    result = _store(conn, costs, unrated, counters, before)
-    result.calls, result.unanswered = calls, unanswered
+    costs = rate_calls(source, ref, counters, unrated, caches, tally)
+    result = _store(conn, costs, unrated, counters, before, tally)
+    result.calls = len(rows)
     return result
 
 

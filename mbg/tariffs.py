@@ -186,12 +186,17 @@ class Reference:
     # every prefix of every tariff, and the lengths present, longest first
     prefixes: set[str] = field(default_factory=set)
     prefix_lengths: tuple[int, ...] = ()
-    # union prefix -> {tariff: its rate for numbers whose longest union prefix is that}
+    # union prefix -> {tariff: its rate for numbers whose longest union prefix is that};
+    # None -> the rates of numbers no prefix matches
     resolved: dict[str | None, dict[str, tuple | None]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.prefixes = {p for t in self.tariffs.values() for p in t.rates}
         self.prefix_lengths = tuple(sorted({len(p) for p in self.prefixes}, reverse=True))
+        # Every union prefix (and None: no prefix) has its entry from the start, so the
+        # rating loop finds the longest prefix and its rates with one lookup per length.
+        for q in [*self.prefixes, None]:
+            self.resolved[q] = _LazyRates(self.tariffs, q)
 
     def rates_for(self, number: str) -> dict[str, tuple | None]:
         """A dict tariff -> Rate.hot of the longest prefix of ``number`` in that tariff
