@@ -117,3 +117,16 @@ def test_bad_settings_name_the_key(tmp_path, text, key):
     path.write_text(text + "\n")
     with pytest.raises(SettingsError, match=key.replace(".", r"\.")):
         load_settings(path)
+
+
+def test_every_mbg_subcommand_loads_and_has_help():
+    from mbg.cli import COMMANDS
+
+    listed = CliRunner().invoke(main, ["--help"]).output
+    for name in COMMANDS:
+        assert f"  {name} " in listed
+        result = CliRunner().invoke(main, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert "Usage: " in result.output
+    unknown = CliRunner().invoke(main, ["no-such-command"])
+    assert unknown.exit_code == 2
