@@ -29,12 +29,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import db
 from .errors import InputError
 from .formats import IGNORED, AgentSpec, Port, Rejection
-from .ingest import INSERT_LOG, RejectLog, StoreResult, group_by_month, month_file
+from .ingest import RejectLog, store_records
 from .netclient import PortReader
-from .root import dataset_dirs, make_dirs
+from .root import dataset_dirs
 from .settings import Settings
 from .spool import Batch, PortBuffer, decode_lines, decode_record, encode_record, remove_segment
 from .spool import spool_stem
@@ -384,7 +383,10 @@ class Daemon:
                     records.append(decode_record(line))
                 except ValueError as e:  # a segment cut short by a crash: keep the line
                     damaged.append((str(e), line))
-            result = store_records(self.dataset_dir, records)
+            # A short lock wait: a locked store is retried at the next interval. The months
+            # committed before a failure stay committed; storing them again only finds
+            # duplicates (the content key), which are ignored.
+            result = store_records(self.dataset_dir, records, STORE_BUSY_TIMEOUT_MS)
             batch.done = end
             for reason, line in damaged:  # once, after the commit: a retry decodes again
                 self._reject(port, f"spool: {reason}", line, 0)
@@ -405,26 +407,3 @@ class Daemon:
             self.log.warning("%d records left in the spool %s; they are stored at the next start",
                              waiting, self.dataset_dir / "spool")
 
-
-def store_records(dataset_dir: Path, records: list[tuple]) -> StoreResult:
-    """mbg.ingest.store_records with a short busy timeout (a lock waits for the next interval).
-
-    The months committed before a failure stay committed; storing them again at the next
-    interval only finds duplicates (the content key), which are ignored.
-    """
-    total = StoreResult()
-    groups = group_by_month(records)
-    if groups:
-        make_dirs(dataset_dir)  # the folder may have been removed while we ran
-    for month, rows in sorted(groups.items()):
-        conn = db.connect(month_file(dataset_dir, month), "dataset", create=True,
-                          busy_timeout_ms=STORE_BUSY_TIMEOUT_MS)
-        try:
-            with db.write_transaction(conn):
-                before = conn.totalchanges()
-                conn.executemany(INSERT_LOG, rows)
-                stored = conn.totalchanges() - before
-        finally:
-            conn.close()
-        total = total + StoreResult(stored, len(rows) - stored)
-    return total

@@ -80,8 +80,13 @@ def group_by_month(records: Iterable[tuple]) -> dict[str, list[tuple]]:
     return groups
 
 
-def store_records(dataset_dir: str | os.PathLike, records: Iterable[tuple]) -> StoreResult:
-    """Store records into their month files; one transaction per month file."""
+def store_records(dataset_dir: str | os.PathLike, records: Iterable[tuple],
+                  busy_timeout_ms: int = db.BUSY_TIMEOUT_MS) -> StoreResult:
+    """Store records into their month files; one transaction per month file.
+
+    ``busy_timeout_ms``: how long to wait for another writer's lock (the daemon waits
+    briefly and tries again at its next interval instead).
+    """
     dataset_dir = Path(dataset_dir)
     groups = group_by_month(records)
     if not groups:
@@ -92,7 +97,7 @@ def store_records(dataset_dir: str | os.PathLike, records: Iterable[tuple]) -> S
     for month in sorted(groups):
         rows = groups[month]
         try:
-            stored = _store_month(month_file(dataset_dir, month), rows)
+            stored = _store_month(month_file(dataset_dir, month), rows, busy_timeout_ms)
         except MbgError as e:
             raise StoreError(str(e), done, total) from None
         except Exception as e:  # apsw errors: full disk, read-only file, I/O errors
@@ -102,8 +107,8 @@ def store_records(dataset_dir: str | os.PathLike, records: Iterable[tuple]) -> S
     return total
 
 
-def _store_month(path: Path, rows: list[tuple]) -> int:
-    conn = db.connect(path, "dataset", create=True)
+def _store_month(path: Path, rows: list[tuple], busy_timeout_ms: int) -> int:
+    conn = db.connect(path, "dataset", create=True, busy_timeout_ms=busy_timeout_ms)
     try:
         with db.write_transaction(conn):
             before = conn.totalchanges()

@@ -13,7 +13,6 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from mbg import db
 from mbg.cli import main
 from mbg.cli.dataset import merge_command
 
