@@ -1,10 +1,11 @@
 """Monthly rating: incremental (``rate_month``) and from scratch (``force_month``), SPEC section 7.
 
 Incremental runs rate the calls with ``is_new = 1`` in (calldate, id) order, in batches;
-each batch is one write transaction that reads the calls, reads the counters, writes the
-costs, unrated reasons and counters, and clears ``is_new`` on exactly those calls. The
-calls are read inside the write lock, so two runs at once never rate a call twice, and a
-collector writing the same file waits at most one batch.
+each batch is rated from a read snapshot with no lock held, then one write transaction
+checks that the snapshot still holds (else rates the batch again inside the lock), writes
+the costs, unrated reasons and counters, and clears ``is_new`` on exactly those calls. So
+two runs at once never rate a call twice, and a collector writing the same file gets the
+lock while a batch is being rated, with no pause (see rate_month).
 
 Force is one transaction: delete the month's costs, unrated reasons and counters, rate
 every call in (calldate, id) order, clear ``is_new``. Killed at any instant, it leaves
@@ -30,7 +31,6 @@ import contextlib
 import gc
 import itertools
 import json
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -42,7 +42,6 @@ from . import db
 from .tariffs import Reference
 
 BATCH = 100_000
-PAUSE = 0.11  # seconds between batches: longer than the longest sleep of a busy handler
 
 SELECT_CALLS = "SELECT id, calldate, src, dst, channel, dstchannel, billsec FROM telephony_log"
 # With mediation rules the rules see every field of the call.
@@ -258,6 +257,7 @@ def _no_gc() -> Iterator[None]:
 
 
 def _rate_chunk(conn, rows: list, ref, counters, before, rules, caches) -> RatingResult:
+    """Rate ``rows`` and write the results as it goes (force: inside its transaction)."""
     unrated: list = []
     tally = [0, 0, 0]
     source = _normalized(rows, rules, unrated) if rules is not None else rows
@@ -265,6 +265,26 @@ def _rate_chunk(conn, rows: list, ref, counters, before, rules, caches) -> Ratin
     result = _store(conn, costs, unrated, counters, before, tally)
     result.calls = len(rows)
     return result
+
+
+@dataclass
+class _Batch:
+    """One batch of an incremental run, rated in memory, not yet written."""
+    rows: list
+    before: dict           # the counters it started from
+    counters: dict         # the counters after it
+    costs: list
+    unrated: list
+    tally: list
+
+
+def _rate_in_memory(rows: list, counters: dict, ref, rules, caches) -> _Batch:
+    unrated: list = []
+    tally = [0, 0, 0]
+    after = dict(counters)
+    source = _normalized(rows, rules, unrated) if rules is not None else rows
+    costs = list(rate_calls(source, ref, after, unrated, caches, tally))
+    return _Batch(rows, counters, after, costs, unrated, tally)
 
 
 def _read_counters(conn: apsw.Connection) -> dict[tuple[str, str, str], int]:
@@ -276,14 +296,24 @@ def count_new(conn: apsw.Connection) -> int:
     return conn.execute("SELECT count(*) FROM telephony_log WHERE is_new = 1").fetchall()[0][0]
 
 
-def rate_month(conn: apsw.Connection, ref: Reference, rules=None, batch_size: int = BATCH,
-               on_progress: Callable[[int], None] | None = None,
-               pause: float = PAUSE) -> RatingResult:
-    """Rate the new calls of a dataset, oldest first, one transaction per batch.
+# The new calls up to a given one, in (calldate, id) order: a batch once rated.
+# "calldate <= ?1" lets SQLite search the index for the range; with the OR alone it would
+# scan every new call left in the month, each batch (quadratic in the month).
+NEW_UP_TO = "WHERE is_new = 1 AND calldate <= ?1 AND (calldate < ?1 OR id <= ?2)"
 
-    Between two full batches the run pauses ``pause`` seconds with no lock held: a writer
-    waiting for the lock (a collector) polls it from SQLite's busy handler at most every
-    100 ms and would otherwise never find it free, however many batches it waited for.
+
+def rate_month(conn: apsw.Connection, ref: Reference, rules=None, batch_size: int = BATCH,
+               on_progress: Callable[[int], None] | None = None) -> RatingResult:
+    """Rate the new calls of a dataset, oldest first, one write transaction per batch.
+
+    Each batch is rated with no lock held, from one read snapshot of the first new calls
+    and the counters. Then a write transaction checks that the snapshot still holds (the
+    new calls up to the last one read are exactly those rated, so no other run rated them
+    and no late call slipped in before them, and the counters are unchanged) and writes
+    the results; if anything changed, it reads and rates the batch again inside the lock.
+    Either way a call is rated once, from the counters left by the calls before it. The
+    write lock is held only for the writing, and a collector waiting for it gets it while
+    the next batch is being rated (its busy handler polls at least every 100 ms).
     """
     total = RatingResult()
     caches: dict = {}
@@ -291,31 +321,39 @@ def rate_month(conn: apsw.Connection, ref: Reference, rules=None, batch_size: in
         " WHERE is_new = 1 ORDER BY calldate, id LIMIT ?"
     with _no_gc():
         while True:
-            rows = _rate_batch(conn, select, batch_size, ref, rules, caches, total)
-            if on_progress:
-                on_progress(rows)
-            if rows < batch_size:
+            with db.read_transaction(conn):
+                rows = conn.execute(select, (batch_size,)).fetchall()
+                counters = _read_counters(conn) if rows else {}
+            if not rows:
                 break
-            time.sleep(pause)
+            batch = _rate_in_memory(rows, counters, ref, rules, caches)
+            done = _write_batch(conn, batch, select, batch_size, ref, rules, caches, total)
+            if on_progress:
+                on_progress(done)
+            if done < batch_size:
+                break
     return total
 
 
-def _rate_batch(conn, select, batch_size, ref, rules, caches, total: RatingResult) -> int:
-    """One transaction of rate_month: the next batch of new calls. Returns their number."""
+def _write_batch(conn, batch: _Batch, select, batch_size, ref, rules, caches,
+                 total: RatingResult) -> int:
+    """The write transaction of one batch (see rate_month). Returns the calls rated."""
     with db.write_transaction(conn):
-        rows = conn.execute(select, (batch_size,)).fetchall()
-        if not rows:
-            return 0
-        counters = _read_counters(conn)
-        result = _rate_chunk(conn, rows, ref, counters, dict(counters), rules, caches)
-        last = rows[-1]
-        # Exactly the rows read: the new calls up to the last one, in (calldate, id) order.
-        # "calldate <= ?1" lets SQLite search the index for the range; with the OR alone it
-        # scans every new call left in the month, each batch (quadratic in the month).
-        conn.execute("UPDATE telephony_log SET is_new = 0 WHERE is_new = 1 AND calldate <= ?1 "
-                     "AND (calldate < ?1 OR id <= ?2)", (last[1], last[0]))
+        last = batch.rows[-1]
+        ids = [r[0] for r in conn.execute(f"SELECT id FROM telephony_log {NEW_UP_TO} "
+                                          "ORDER BY calldate, id", (last[1], last[0]))]
+        if ids != [r[0] for r in batch.rows] or _read_counters(conn) != batch.before:
+            rows = conn.execute(select, (batch_size,)).fetchall()  # changed: again, locked
+            if not rows:
+                return 0
+            batch = _rate_in_memory(rows, _read_counters(conn), ref, rules, caches)
+            last = rows[-1]
+        result = _store(conn, batch.costs, batch.unrated, batch.counters, batch.before,
+                        batch.tally)
+        result.calls = len(batch.rows)
+        conn.execute(f"UPDATE telephony_log SET is_new = 0 {NEW_UP_TO}", (last[1], last[0]))
     total.add(result)
-    return len(rows)
+    return len(batch.rows)
 
 
 def force_month(conn: apsw.Connection, ref: Reference, rules=None, chunk_size: int = BATCH,

@@ -62,7 +62,7 @@ def test_incremental_in_calldate_order_equals_force(tmp_path):
     for part in range(6):
         path = add_calls(root, calls[part * 500:(part + 1) * 500])
         conn = db.connect(path, "dataset")
-        result = rate_month(conn, ref, batch_size=97, pause=0)
+        result = rate_month(conn, ref, batch_size=97)
         conn.close()
         assert result.calls == 500
     incremental = results(path)
@@ -264,7 +264,7 @@ def test_two_incremental_runs_at_once_rate_each_call_once(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs
     counts = [int(out) for out, _ in outs]
     assert sum(counts) == 30_000  # every call rated by exactly one run
-    assert min(counts) > 0, counts  # the pause between batches lets the other run in
+    assert min(counts) > 0, counts  # each run gets the lock while the other rates a batch
     # counters hold exactly the bucket seconds of the cost rows: nothing counted twice
     assert query(path, "SELECT sum(seconds) FROM telephony_counter") == \
         query(path, "SELECT sum(bucket_seconds) FROM telephony_cost")
@@ -290,7 +290,7 @@ while time.monotonic() < end:
 print(stored)
 """
 
-PAUSED_RATER = RATER.replace("batch_size=3000", "batch_size=15000, pause=float(sys.argv[4])")
+LONG_RATER = RATER.replace("batch_size=3000", "batch_size=15000")
 
 
 def test_a_writer_gets_in_between_batches_of_a_long_run(tmp_path):
@@ -298,8 +298,8 @@ def test_a_writer_gets_in_between_batches_of_a_long_run(tmp_path):
     path = add_calls(root, random_calls(90_000, seed=5))
     env = run_env(MBGROOT=str(root))
     go = tmp_path / "go"
-    rater = subprocess.Popen([sys.executable, "-c", PAUSED_RATER, str(root / "data" / "billing.db"),
-                              str(path), str(go), "0.11"], env=env, stdout=subprocess.PIPE,
+    rater = subprocess.Popen([sys.executable, "-c", LONG_RATER, str(root / "data" / "billing.db"),
+                              str(path), str(go)], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     # the writer waits at most 0.7 s for the lock each time (a batch takes about 0.2 s),
     # again and again for as long as the run lasts (over 1 s)
