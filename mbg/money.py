@@ -17,7 +17,7 @@ ROUNDING_MODES = {
     "down": ROUND_DOWN,  # towards zero
 }
 
-_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def parse_decimal(text: str, what: str = "amount") -> Decimal:

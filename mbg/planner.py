@@ -101,10 +101,8 @@ def start_subscription(conn: apsw.Connection, account: str, service: str, date: 
         return f"{account} {service} already open from {date}"  # loaded so: nothing to do
     if overlap:
         raise EntryFailed(f"already subscribed to {service} from {overlap[0][0]}")
-    # A row with the same key can only be an empty one ([date, date)): open it again.
     conn.execute(
-        "INSERT INTO subscriptions (account, service, start, stop) VALUES (?, ?, ?, NULL) "
-        "ON CONFLICT (account, service, start) DO UPDATE SET stop = NULL",
+        "INSERT INTO subscriptions (account, service, start, stop) VALUES (?, ?, ?, NULL)",
         (account, service, date),
     )
     return f"open {account} {service} from {date}"
@@ -128,6 +126,14 @@ def stop_subscription(conn: apsw.Connection, account: str, service: str, date: s
             return f"{account} {service} already closed at {date}"  # loaded so: nothing to do
         raise EntryFailed(f"no open subscription of {service} on {date}")
     start = active[0][0]
+    if start == date:
+        # Closed on its first day it is never active: drop it rather than keep an empty
+        # [date, date) row, which `mbg load` would refuse when the dump is loaded again.
+        conn.execute(
+            "DELETE FROM subscriptions WHERE account = ? AND service = ? AND start = ?",
+            (account, service, start),
+        )
+        return f"cancel {account} {service} (from {start}, never active)"
     conn.execute(
         "UPDATE subscriptions SET stop = ? WHERE account = ? AND service = ? AND start = ?",
         (date, account, service, start),

@@ -22,7 +22,7 @@ from .money import ROUNDING_MODES
 DEFAULT_TACACS_SRC = ("clid", "calling-number", "rem_addr.ani")
 DEFAULT_TACACS_DST = ("dnis", "called-number", "rem_addr.dnis", "user")
 
-_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
+_OFFSET = re.compile(r"([+-])([0-9]{2}):([0-9]{2})")
 
 
 @dataclass(frozen=True)

@@ -203,3 +203,21 @@ def test_an_entry_already_in_the_data_is_done_without_change(root):
     assert result.stdout == ("2009-11-15 a1 switch basic -> premium: a1 basic already closed at "
                              "2009-11-15; a1 premium already open from 2009-11-15\n")
     assert subscriptions(root) == subs and schedule(root)[0][5] == "done"
+
+
+def test_a_switch_on_the_start_day_leaves_a_dump_that_loads_again(root, tmp_path):
+    """Closed on its first day, a subscription was never active: it is removed, so that
+    `mbg dump subscriptions` stays loadable (mbg load refuses stop <= start)."""
+    insert(root, "subscriptions", [("a1", "basic", "2009-11-10", None)])
+    insert(root, "schedule", [entry("2009-11-10", "a1", "switch", "basic", "premium")])
+    result = mbg(root, "planner", "2009-11-10")
+    assert result.exit_code == 0, result.output
+    assert subscriptions(root) == [("a1", "premium", "2009-11-10", None)]
+    assert "cancel a1 basic (from 2009-11-10, never active)" in result.stdout
+    dump = mbg(root, "dump", "subscriptions")
+    assert dump.exit_code == 0
+    csv_file = tmp_path / "subscriptions.csv"
+    csv_file.write_text(dump.stdout)
+    again = mbg(root, "load", "subscriptions", str(csv_file))
+    assert again.exit_code == 0, again.output
+    assert subscriptions(root) == [("a1", "premium", "2009-11-10", None)]
