@@ -270,3 +270,21 @@ def test_installed_command_reads_while_a_writer_holds_the_dataset(tmp_path):
         conn.close()
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["totals"]["total"] == "71.94"
+
+
+def test_brackets_in_names_and_numbers_are_text_not_markup(tmp_path):
+    root = make_root(tmp_path)
+    conn = db.connect(root.billing_db, "billing")
+    with db.write_transaction(conn):
+        conn.execute("UPDATE accounts SET name = 'Alpha [/b] [red]Ltd' WHERE account = 'acme'")
+    conn.close()
+    conn = db.connect(root.dataset_dir / "2009-10-01.db", "dataset")
+    with db.write_transaction(conn):
+        conn.execute("UPDATE telephony_cost SET number = '[bold]7495' WHERE log_id = 1")
+    conn.close()
+    result = report(root, "2009-10")
+    assert result.exit_code == 0, result.output
+    assert "acme (Alpha [/b] [red]Ltd)" in result.output
+    detail = report(root, "2009-10", "--account", "acme")
+    assert detail.exit_code == 0, detail.output
+    assert "[bold]7495" in detail.output

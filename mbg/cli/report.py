@@ -177,6 +177,7 @@ def _console():
 
 
 def print_table(report: MonthReport, decimals: int, detail: bool) -> None:
+    from rich.markup import escape  # data is text, never rich markup: "[b]" stays "[b]"
     from rich.table import Table
 
     console = _console()
@@ -194,15 +195,15 @@ def print_table(report: MonthReport, decimals: int, detail: bool) -> None:
                         ("amount", True), ("provider cost", True)):
         table.add_column(name, justify="right" if right else "left")
     for a in report.accounts:
-        label = f"{a.account} ({a.name})" if a.name else (a.account or "(no account)")
+        label = escape(f"{a.account} ({a.name})" if a.name else (a.account or "(no account)"))
         for t in a.tariffs:
             amount, cost = (money(t.amount), "") if t.kind == PLAN else ("", money(t.amount))
-            table.add_row(label, f"tariff {t.tariff}", t.direction, str(t.calls),
+            table.add_row(label, escape(f"tariff {t.tariff}"), escape(t.direction), str(t.calls),
                           minutes(t.seconds), minutes(t.bucket_seconds) if t.bucket_seconds else "",
                           amount, cost)
             label = ""
         for c in a.charges:
-            table.add_row(label, f"{c.service}: {c.name}" if c.name else c.service,
+            table.add_row(label, escape(f"{c.service}: {c.name}" if c.name else c.service),
                           f"{c.days} day{'' if c.days == 1 else 's'}", "", "", "", money(c.amount), "")
             label = ""
         table.add_row(label, "[bold]total[/bold]", "", str(a.calls), minutes(a.seconds), "",
@@ -219,9 +220,11 @@ def print_table(report: MonthReport, decimals: int, detail: bool) -> None:
 
 
 def _print_calls(console, account: AccountReport, decimals: int, month: str) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"Calls of {account.account or '(no account)'}, {month}", title_justify="left")
+    title = escape(f"Calls of {account.account or '(no account)'}, {month}")
+    table = Table(title=title, title_justify="left")
     for name, right in (("id", True), ("date", False), ("from", False), ("to", False),
                         ("number", False), ("talk s", True), ("tariff", False),
                         ("direction", False), ("prefix", False), ("billed s", True),
@@ -229,8 +232,9 @@ def _print_calls(console, account: AccountReport, decimals: int, month: str) -> 
         table.add_column(name, justify="right" if right else "left")
     for c in account.call_lines:
         amount = format_minor(c.amount, decimals)
-        table.add_row(str(c.log_id), c.calldate, c.src, c.dst, c.number, str(c.billsec),
-                      c.tariff if c.kind == PLAN else f"{c.tariff} (cost)", c.direction,
-                      c.prefix, str(c.seconds), str(c.bucket_seconds) if c.bucket_seconds else "",
+        table.add_row(str(c.log_id), c.calldate, *map(escape, (c.src, c.dst, c.number)),
+                      str(c.billsec),
+                      escape(c.tariff if c.kind == PLAN else f"{c.tariff} (cost)"),
+                      escape(c.direction), escape(c.prefix), str(c.seconds), str(c.bucket_seconds) if c.bucket_seconds else "",
                       amount)
     console.print(table)
