@@ -36,6 +36,7 @@ from . import db
 from .dates import parse_day
 from .errors import InputError
 from .money import format_minor, parse_decimal, to_minor
+from .root import check_money_decimals
 
 LOAD_ORDER = ("accounts", "numbers", "tariffs", "buckets", "routes", "services",
               "subscriptions", "schedule")
@@ -285,6 +286,7 @@ def load_file(conn: apsw.Connection, kind_name: str, path: Path, decimals: int) 
     rows = parse_file(kind_name, path, decimals)
     names = kind.names
     with db.write_transaction(conn):
+        check_money_decimals(conn, decimals, record=True)
         _check_references(conn, kind, path, rows)
         existing = 0
         key_sql = " AND ".join(f"{k} = ?" for k in kind.key)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import db
-from .errors import RootMissingError
+from .errors import RootMissingError, SettingsError
 from .settings import Settings, load_settings
 
 
@@ -55,6 +55,40 @@ class Root:
 
     def settings(self) -> Settings:
         return load_settings(self.settings_file)
+
+    def billing_settings(self) -> Settings:
+        """The settings, checked against the money unit billing.db's amounts are stored in.
+
+        For every command that reads or writes money. (Collectors use ``settings()``: a
+        money setting must never stop the collection of calls.)
+        """
+        settings = self.settings()
+        if self.billing_db.exists():
+            conn = db.connect(self.billing_db, "billing", readonly=True)
+            try:
+                check_money_decimals(conn, settings.money_decimals)
+            finally:
+                conn.close()
+        return settings
+
+
+def check_money_decimals(conn, decimals: int, record: bool = False) -> None:
+    """Refuse money_decimals other than the one billing.db's amounts were stored with.
+
+    ``record``: inside a write transaction, record ``decimals`` if nothing is recorded yet.
+    """
+    if record:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('money_decimals', ?) ON CONFLICT DO NOTHING",
+            (str(decimals),),
+        )
+    rows = conn.execute("SELECT value FROM meta WHERE key = 'money_decimals'").fetchall()
+    if rows and int(rows[0][0]) != decimals:
+        raise SettingsError(
+            f"money_decimals is {decimals} in mbg.toml, but the amounts in billing.db are "
+            f"stored in units of {rows[0][0]} decimal places: set money_decimals = {rows[0][0]} "
+            "(another currency unit needs a new billing.db)"
+        )
 
 
 def resolve_root(path: str | os.PathLike | None = None) -> Root:

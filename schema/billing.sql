@@ -78,3 +78,11 @@ CREATE TABLE charges (
   amount  INTEGER NOT NULL,            -- minor units
   PRIMARY KEY (day, account, service, start)
 ) WITHOUT ROWID;
+
+-- Facts the stored data depend on, recorded once: 'money_decimals' is written by the first
+-- `mbg load`, because every INTEGER amount above and in the datasets counts minor units of
+-- that many decimals. A later mbg.toml that disagrees is refused, never silently rescaled.
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;

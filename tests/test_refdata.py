@@ -265,3 +265,26 @@ def test_installed_mbg_load_and_dump(root, tmp_path):
     assert out.returncode == 0, out.stderr
     out = subprocess.run([command("mbg"), "dump", "accounts"], capture_output=True, text=True)
     assert out.stdout == 'account,name\nA1,Acme Ltd\nA2,"Bolt, and Nut"\n'
+
+
+def test_money_decimals_cannot_change_under_stored_amounts(root, tmp_path):
+    """Amounts are minor units: after the first load, a different money_decimals would
+    rescale every fee and charge silently, so every money command refuses it instead."""
+    settings = root / "etc" / "mbg.toml"
+    settings.write_text("money_decimals = 0\n")  # chosen before the first load: fine
+    settings.write_text("money_decimals = 2\n")
+    load_all(tmp_path)
+    assert billing(root).execute("SELECT value FROM meta").fetchall() == [("2",)]
+    settings.write_text("money_decimals = 3\n")
+    for args in (("dump", "services"), ("cost", "2009-10-11"), ("rate", "2009-10"),
+                 ("report", "2009-10")):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "set money_decimals = 2" in result.output
+    result, _ = load(tmp_path, "accounts", "account,name\nA3,x\n")
+    assert result.exit_code == 2
+    assert billing(root).execute("SELECT count(*) FROM charges").fetchone() == (0,)
+    assert billing(root).execute("SELECT count(*) FROM accounts").fetchone() == (2,)
+    settings.write_text("money_decimals = 2\n")
+    dump = run("dump", "services")
+    assert dump.exit_code == 0 and "phone,Phone plan,300.00,,city" in dump.output

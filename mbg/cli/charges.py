@@ -15,7 +15,7 @@ def _cost(root: Root, days: tuple[str, ...], force: bool) -> None:
     # Every DAY is checked before any work: a bad one changes nothing.
     parsed = [parse_day(day) for day in days]
     root.require()
-    decimals = root.settings().money_decimals
+    decimals = root.billing_settings().money_decimals
     conn = db.connect(root.billing_db, "billing")
     try:
         for day in sorted(set(parsed)):

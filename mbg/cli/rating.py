@@ -24,7 +24,7 @@ def run_rating(month_text: str, force: bool, dataset: Path | None, root: Root,
     """
     month = parse_month(month_text)
     root.require()
-    settings = root.settings()
+    settings = root.billing_settings()
     rules = mediation.load_optional_rules(root.mediation_file, rules_path)
     path = dataset_path(dataset_dir(root, dataset), month)
     if not path.exists():

@@ -26,7 +26,7 @@ def load_command(kind: str, file: Path, root: Root) -> None:
     Rows with a key already present are replaced, so re-loading a file is idempotent.
     """
     root.require()
-    decimals = root.settings().money_decimals
+    decimals = root.billing_settings().money_decimals
     conn = db.connect(root.billing_db, "billing")
     try:
         result = refdata.load_file(conn, kind, file, decimals)
@@ -47,7 +47,7 @@ def dump_command(kind: str, root: Root) -> None:
     amount); `schedule` adds each entry's state (pending, done, failed) and reason.
     """
     root.require()
-    decimals = root.settings().money_decimals
+    decimals = root.billing_settings().money_decimals
     conn = db.connect(root.billing_db, "billing", readonly=True)
     try:
         refdata.dump_csv(conn, kind, decimals, sys.stdout)

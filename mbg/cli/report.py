@@ -52,7 +52,7 @@ def report_command(month: str, account: str | None, fmt: str, root: Root, datase
     grand total. With --account, that account's every call with its costs."""
     first = parse_month(month)
     root.require()
-    decimals = root.settings().money_decimals
+    decimals = root.billing_settings().money_decimals
     report = month_report(root.billing_db, dataset_dir(root, dataset), first, account)
     if fmt == "json":
         print_json(report, decimals, account is not None)

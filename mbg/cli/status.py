@@ -42,7 +42,7 @@ def status_command(month: str | None, dataset: Path | None, root: Root) -> None:
             statuses.append(explain.dataset_status(conn, path))
         finally:
             conn.close()
-    for line in explain.format_status(statuses, root.settings().money_decimals):
+    for line in explain.format_status(statuses, root.billing_settings().money_decimals):
         click.echo(line)
 
 
@@ -62,7 +62,7 @@ def explain_command(month: str, call_id: int, dataset: Path | None, root: Root,
     """
     first = parse_month(month)
     root.require()
-    settings = root.settings()
+    settings = root.billing_settings()
     path = dataset_path(dataset_dir(root, dataset), first)
     if not path.exists():
         raise InputError(f"{path}: no dataset for {first:%Y-%m}")
