@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"benchmarks to run: all (default) or some of {', '.join(BENCHMARKS)}")
     parser.add_argument("--n", type=int, default=None, help="size of the generated data")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    parser.add_argument("--workdir", type=Path, default=None, help="where to put data (default: a temp folder)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where to put data (default: a temp folder)")
     args = parser.parse_args(argv)
     names = [n for n in args.names if n != "all"]
     if not names:
@@ -85,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "machine": platform.platform(),
             "python": sys.version.split()[0],
-            "command": "python -m tests.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": " ".join(["python -m tests.bench",
+                                 *(argv if argv is not None else sys.argv[1:])]),
             "seconds": round(time.perf_counter() - started, 1),
             "figures": results,
             "targets_met": all(r["ok"] for r in results if r["ok"] is not None),
