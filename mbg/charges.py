@@ -10,7 +10,8 @@ Decisions where the SPEC is silent:
 
 - A day is "already charged" when billing.db holds any charge row for it. Such a day is
   skipped as a whole; a subscription added to a charged day afterwards (a late planner
-  run, a corrected load) is charged only by a force run of that day.
+  run, a corrected load) is charged only by a force run of that day. The skipped day's
+  result counts such subscriptions (``DayResult.uncharged``), so the run can say so.
 - Each day is one transaction: the check, the delete (force) and the inserts, so a day is
   either fully charged or not at all, and two runs at once cannot charge a day twice.
 - A subscription whose service is not in ``services`` cannot be priced: it is reported
@@ -33,7 +34,8 @@ def daily_share(monthly_fee: int, day: dt.date) -> int:
     """The share of a monthly fee (minor units) charged on ``day``, by the floor formula."""
     n = calendar.monthrange(day.year, day.month)[1]
     k = day.day
-    # Python's // is floor division, negative fees (a discount) included.
+    # Integer floor division: exact, no rounding anywhere (fees are never negative: the
+    # load refuses them).
     return (k * monthly_fee) // n - ((k - 1) * monthly_fee) // n
 
 
@@ -53,6 +55,7 @@ class DayResult:
     charges: int = 0  # rows written
     amount: int = 0  # their sum, minor units
     unknown: list[tuple[str, str, str]] = field(default_factory=list)  # (account, service, start)
+    uncharged: int = 0  # skipped day: charges due now that the day's rows do not hold
 
 
 _ACTIVE = (
@@ -94,6 +97,7 @@ def charge_day(conn: apsw.Connection, day: dt.date, force: bool = False) -> DayR
             conn.execute("DELETE FROM charges WHERE day = ?", (day.isoformat(),))
         elif is_charged(conn, day):
             result.skipped = True
+            result.uncharged = len(set(_keys(day_charges(conn, day)[0])) - set(_charged_keys(conn, day)))
             return result
         rows, result.unknown = day_charges(conn, day)
         conn.executemany(
@@ -102,6 +106,17 @@ def charge_day(conn: apsw.Connection, day: dt.date, force: bool = False) -> DayR
     result.charges = len(rows)
     result.amount = sum(row[4] for row in rows)
     return result
+
+
+def _keys(rows: list[tuple]) -> list[tuple]:
+    """(account, service, start, amount) of charge rows."""
+    return [row[1:] for row in rows]
+
+
+def _charged_keys(conn: apsw.Connection, day: dt.date) -> list[tuple]:
+    return conn.execute(
+        "SELECT account, service, start, amount FROM charges WHERE day = ?", (day.isoformat(),)
+    ).fetchall()
 
 
 def charge_days(conn: apsw.Connection, days: Iterable[dt.date], force: bool = False) -> list[DayResult]:

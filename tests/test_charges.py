@@ -88,10 +88,15 @@ def test_a_charged_day_is_skipped_until_forced(fees_root):
     assert mbg(fees_root, "cost", "2009-11-05").exit_code == 0
     # A subscription loaded afterwards, active on the 5th.
     insert(fees_root, "subscriptions", [("odd", "s-kopeck", "2009-11-05", None)])
-    assert mbg(fees_root, "cost", "2009-11-05").exit_code == 0
+    skipped = mbg(fees_root, "cost", "2009-11-05")
+    assert skipped.exit_code == 0
     assert len(charges(fees_root)) == 3
+    assert ("warning: 2009-11-05: already charged, but 1 charge(s) due now differ from it"
+            in skipped.stderr)
+    assert "billing-cost-daily-force 2009-11-05" in skipped.stderr
     assert mbg(fees_root, "cost", "--force", "2009-11-05").exit_code == 0
     assert len(charges(fees_root)) == 4
+    assert "warning" not in mbg(fees_root, "cost", "2009-11-05").stderr
     # A day with no charge yet is charged by a plain run, next to a skipped one.
     result = mbg(fees_root, "cost", "2009-11-05", "2009-11-06")
     assert "charged 1 day(s): 4 charge(s)" in result.stderr and "skipped 1 day(s)" in result.stderr

@@ -30,6 +30,13 @@ def _cost(root: Root, days: tuple[str, ...], force: bool) -> None:
     finally:
         conn.close()
     for result in results:
+        if result.uncharged:
+            click.echo(
+                f"warning: {result.day}: already charged, but {result.uncharged} charge(s) due "
+                f"now differ from it (subscriptions or fees changed since): "
+                f"billing-cost-daily-force {result.day}",
+                err=True,
+            )
         for account, service, start in result.unknown:
             click.echo(
                 f"warning: {result.day}: subscription {account} {service} (from {start}) "
