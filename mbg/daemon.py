@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .formats import IGNORED, AgentSpec, Port, Rejection
-from .ingest import RejectLog, store_records
+from .ingest import RejectLog, record_line, store_records
 from .netclient import PortReader
 from .root import dataset_dirs
 from .settings import Settings
@@ -390,6 +390,8 @@ class Daemon:
             batch.done = end
             for reason, line in damaged:  # once, after the commit: a retry decodes again
                 self._reject(port, f"spool: {reason}", line, 0)
+            for reason, record in result.rejected:  # values SQLite refused: kept, not retried
+                self._reject(port, reason, record_line(record), 0)
             with self.counters_lock:
                 self.counters.stored += result.stored
                 self.counters.duplicates += result.duplicates

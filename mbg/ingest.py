@@ -8,6 +8,12 @@
   If a store raises (locked, read-only, disk full), the months committed before the
   failing one stay committed: ``StoreError.done`` says which, so a caller that keeps its
   records (the daemon) can drop exactly those and retry the rest.
+  A record whose own values SQLite refuses (an integer past 64 bits, a value of the wrong
+  type, a NULL in a NOT NULL column) never poisons its batch: the month is stored again
+  row by row in a fresh transaction, and such records come back in
+  ``StoreResult.rejected`` as (reason, record) for the caller's reject log
+  (``record_line`` gives the line to keep). The parsers already refuse such values; this
+  is the defence in depth that keeps a collector from retrying a bad batch forever.
 - ``RejectLog(dataset_dir, agent)``: appends ``reason TAB escaped-line`` to
   ``<dataset>/reject/<agent>-YYYY-MM-DD.txt``, the day being the day the line is written
   (local time). ``escape_line`` writes every byte that is not printable UTF-8 (and the
@@ -17,12 +23,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import itemgetter, methodcaller
 from pathlib import Path
+
+import apsw
 
 from . import db
 from .dataset import LOG_COLUMNS
@@ -36,13 +45,21 @@ INSERT_LOG = (
 )
 
 
+# Errors raised by one row's values, never by the file, the lock or the disk (those are
+# apsw.BusyError, ReadOnlyError, FullError, IOError...: the whole store fails and is retried).
+ROW_ERRORS = (OverflowError, TypeError, ValueError, apsw.MismatchError, apsw.TooBigError,
+              apsw.BindingsError, apsw.ConstraintError)
+
+
 @dataclass(frozen=True)
 class StoreResult:
     stored: int = 0
     duplicates: int = 0
+    rejected: tuple[tuple[str, tuple], ...] = ()  # (reason, record) SQLite refused
 
     def __add__(self, other: "StoreResult") -> "StoreResult":
-        return StoreResult(self.stored + other.stored, self.duplicates + other.duplicates)
+        return StoreResult(self.stored + other.stored, self.duplicates + other.duplicates,
+                           self.rejected + other.rejected)
 
 
 class StoreError(MbgError):
@@ -97,25 +114,51 @@ def store_records(dataset_dir: str | os.PathLike, records: Iterable[tuple],
     for month in sorted(groups):
         rows = groups[month]
         try:
-            stored = _store_month(month_file(dataset_dir, month), rows, busy_timeout_ms)
+            stored, bad = _store_month(month_file(dataset_dir, month), rows, busy_timeout_ms)
         except MbgError as e:
             raise StoreError(str(e), done, total) from None
         except Exception as e:  # apsw errors: full disk, read-only file, I/O errors
             raise StoreError(f"{month_file(dataset_dir, month)}: {e}", done, total) from None
         done.add(month)
-        total = total + StoreResult(stored, len(rows) - stored)
+        total = total + StoreResult(stored, len(rows) - stored - len(bad), tuple(bad))
     return total
 
 
-def _store_month(path: Path, rows: list[tuple], busy_timeout_ms: int) -> int:
+def _store_month(path: Path, rows: list[tuple], busy_timeout_ms: int
+                 ) -> tuple[int, list[tuple[str, tuple]]]:
+    """(rows stored, [(reason, row) refused for its values]), all in one transaction."""
     conn = db.connect(path, "dataset", create=True, busy_timeout_ms=busy_timeout_ms)
     try:
+        try:
+            with db.write_transaction(conn):
+                before = conn.totalchanges()
+                conn.executemany(INSERT_LOG, rows)
+                return conn.totalchanges() - before, []
+        except ROW_ERRORS:
+            pass  # rolled back: find the bad rows below
+        # Rare: row by row, so that a bad row costs itself only (a failed INSERT leaves
+        # the transaction and the rows before it intact).
+        bad = []
         with db.write_transaction(conn):
             before = conn.totalchanges()
-            conn.executemany(INSERT_LOG, rows)
-            return conn.totalchanges() - before
+            for row in rows:
+                try:
+                    conn.execute(INSERT_LOG, row)
+                except ROW_ERRORS as e:
+                    bad.append((f"record not storable ({type(e).__name__}: {e})", row))
+            return conn.totalchanges() - before, bad
     finally:
         conn.close()
+
+
+def record_line(record: tuple) -> bytes:
+    """A record refused at store time, as the line kept in the reject file (JSON: the
+    input line itself is no longer known there)."""
+    try:
+        text = json.dumps(list(record), ensure_ascii=False, default=repr)
+        return text.encode("utf-8", "surrogateescape")
+    except (TypeError, ValueError):
+        return repr(record).encode()
 
 
 # Characters that are never printable: C0/C1 controls, the backslash (escaped so that

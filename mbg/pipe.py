@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .formats.base import IGNORED, MAX_LINE, Item, LineParser, Rejection
-from .ingest import RejectLog, store_records
+from .ingest import RejectLog, record_line, store_records
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Records per store: large transactions for speed, a few MB of memory.
@@ -93,6 +93,8 @@ def ingest_stream(
         counts.stored += result.stored
         counts.duplicates += result.duplicates
         records.clear()
+        if result.rejected:  # values SQLite refused (the parsers should have)
+            take([Rejection(reason, record_line(record), 0) for reason, record in result.rejected])
         rejects.flush()
         if on_batch is not None:
             on_batch(counts)

@@ -12,7 +12,7 @@ import stat
 from mbg.cli import main
 from mbg.cli.agent import asterisk_command, callbuilder_command, tacacs_command
 from mbg.formats import MAX_LINE, SimpleLineParser, parse_callbuilder_line
-from mbg.ingest import RejectLog
+from mbg.ingest import RejectLog, store_records
 from mbg.pipe import CHUNK, ingest_stream
 from tests.collectors_helpers import cli_runner, reject_lines, rows_of, run_agent, tacacs_line, voice_stop
 from tests.conftest import run_env
@@ -131,6 +131,40 @@ def test_corrupt_gzip_rejected_and_what_came_before_is_stored(tmp_path):
     assert done.returncode == 0
     assert b"corrupt input" in done.stderr or b"truncated" in done.stderr
     assert len(rows_of(ds / "2009-10-01.db")) == 1
+
+
+POISON = b"A1 1 2 C1 1 2 31-10-09 12:00:00 99999999999999999999 1 16\r\n"
+
+
+def test_oversized_duration_rejected_and_the_rest_stored(tmp_path):
+    ds = tmp_path / "ds"
+    done = callbuilder(["-ports", "stdin p", "-dataset", str(ds)], CB1 + POISON + CB2)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.decode().strip().splitlines()[-1] == (
+        "callbuilder: read 3 lines: stored 2, duplicates 0, ignored 0, rejected 1")
+    assert [r["calldate"] for r in rows_of(ds / "2009-10-01.db")] == ["2009-10-31 23:59:59"]
+    assert [r["calldate"] for r in rows_of(ds / "2009-11-01.db")] == ["2009-11-01 00:00:00"]
+    assert reject_lines(ds) == [
+        "seizure duration 99999999999999999999 out of range (over 10000000 s)\t"
+        "A1 1 2 C1 1 2 31-10-09 12:00:00 99999999999999999999 1 16"]
+
+
+def test_store_records_rejects_values_sqlite_refuses_and_stores_the_rest(tmp_path):
+    ds = tmp_path / "ds"
+    good = parse_callbuilder_line(CB1, "p")
+    later = parse_callbuilder_line(CB2, "p")
+    too_big = good[:6] + (10**20,) + good[7:]
+    wrong_type = good[:7] + (object(),) + good[8:]
+    null_src = good[:2] + (None,) + good[3:]
+    result = store_records(ds, [good, too_big, later, wrong_type, null_src, good])
+    assert (result.stored, result.duplicates) == (2, 1)
+    assert [record for _, record in result.rejected] == [too_big, wrong_type, null_src]
+    reasons = [reason for reason, _ in result.rejected]
+    assert reasons[0] == "record not storable (OverflowError: int too big to convert)"
+    assert reasons[1].startswith("record not storable (TypeError: ")
+    assert reasons[2].startswith("record not storable (ConstraintError: NOT NULL")
+    assert [r["src"] for r in rows_of(ds / "2009-10-01.db")] == ["2345"]
+    assert [r["src"] for r in rows_of(ds / "2009-11-01.db")] == ["84957654321"]
 
 
 def test_usage_errors_exit_2_with_one_line(tmp_path):

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from mbg.spool import encode_record, spool_stem
+from tests.collectors_helpers import reject_lines
 from tests.conftest import command, log_rows
 from tests.daemon_helpers import (
     Agent,
@@ -451,3 +453,50 @@ def test_every_line_sent_is_stored_once_through_drops_locks_and_kills(tmp_path, 
         assert agent.stop() == 0
     assert len(sent) > 300
     assert [r[4] for r in log_rows(aug(tmp_path))] == [f"8495{i:07d}" for i in sent]
+
+
+POISON = b"A1 1 2 C1 1 2 30-08-12 14:00:00 99999999999999999999 1 16\r\n"
+
+
+def test_oversized_duration_rejected_and_collection_goes_on(tmp_path, server):
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1")
+    try:
+        server.send(callbuilder_line(1) + POISON + callbuilder_line(2))
+        wait_rows(aug(tmp_path), 2)
+        server.send(callbuilder_line(3))
+        wait_rows(aug(tmp_path), 3)
+        assert agent.alive()
+    finally:
+        assert agent.stop() == 0
+    assert reject_lines(tmp_path / "dataset") == [
+        "seizure duration 99999999999999999999 out of range (over 10000000 s)\t"
+        "A1 1 2 C1 1 2 30-08-12 14:00:00 99999999999999999999 1 16"]
+    assert "cannot store" not in agent.log()
+    assert spool_files(tmp_path / "dataset") == []
+
+
+def test_spooled_record_sqlite_refuses_is_rejected_not_retried_forever(tmp_path, server):
+    # A spool written by an older version whose parser let a 20-digit duration through.
+    dataset = tmp_path / "dataset"
+    (dataset / "spool").mkdir(parents=True)
+    good = ("vk-pbx-1", "2012-08-30 14:00:01", "2345", "84950000001", "A2345", "C0100517", 130,
+            107, "16", "", None)
+    bad = good[:1] + ("2012-08-30 14:00:02",) + good[2:6] + (10**20,) + good[7:]
+    stem = spool_stem("callbuilder", "127.0.0.1", str(server.port))
+    (dataset / "spool" / f"{stem}.000001.spool").write_bytes(encode_record(bad) + encode_record(good))
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1")
+    try:
+        wait_rows(aug(tmp_path), 1)
+        wait_for(lambda: spool_files(dataset) == [], 5, "the spool emptied")
+        server.send(callbuilder_line(3))  # later records are not queued behind it
+        wait_rows(aug(tmp_path), 2)
+    finally:
+        assert agent.stop() == 0
+    assert [row[2] for row in log_rows(aug(tmp_path))] == ["2012-08-30 14:00:01",
+                                                            "2012-08-30 14:00:03"]
+    assert reject_lines(dataset) == [
+        "record not storable (OverflowError: int too big to convert)\t"
+        '["vk-pbx-1", "2012-08-30 14:00:02", "2345", "84950000001", "A2345", "C0100517", '
+        '100000000000000000000, 107, "16", "", null]']
+    log = agent.log()
+    assert "cannot store" not in log and "rejected: record not storable" in log

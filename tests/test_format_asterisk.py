@@ -89,6 +89,9 @@ def test_truncated_kafka_line_rejected():
         (b'"2009-11-01 00:01:00"', b'"2009-11-01 00:61:00"', "bad end"),
         (b"61,61", b"61.5,61", "bad duration"),
         (b"61,61", b"61,-1", "bad billsec"),
+        (b"61,61", b"99999999999999999999,61", "duration 99999999999999999999 out of range"),
+        (b"61,61", b"61,10000001", "billsec 10000001 out of range"),
+        (b"61,61", "61,\u0663".encode(), "bad billsec"),
     ],
 )
 def test_bad_dates_and_numbers_rejected(old, new, reason):
@@ -96,6 +99,11 @@ def test_bad_dates_and_numbers_rejected(old, new, reason):
     assert line != BASE16 + b"\n"
     result = parse(line)
     assert isinstance(result, Rejection) and reason in result.reason
+
+
+def test_longest_duration_accepted():
+    record = parse(BASE16.replace(b"61,61", b" 10000000 ,61", 1))
+    assert record[6:8] == (10_000_000, 61)
 
 
 def test_bad_quoting_rejected():

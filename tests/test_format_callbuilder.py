@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mbg.formats import IGNORED, MAX_LINE, Rejection, SimpleLineParser, parse_callbuilder_line
+from mbg.formats.callbuilder import parse_callbuilder_block
 from tests.collectors_helpers import SAMPLES
 
 OUTGOING = b"A2345 2345 84951234567 C0100517 2345 4951234567 30-08-12 14:29:21 130 107 16\r\n"
@@ -92,6 +93,29 @@ def test_impossible_dates_and_times_rejected(date_time, reason):
 def test_non_numeric_durations_and_cause_rejected(tail, reason):
     result = parse(f"A1 1 2 C1 1 2 30-08-12 14:29:21 {tail}\r\n".encode())
     assert isinstance(result, Rejection) and reason in result.reason
+
+
+@pytest.mark.parametrize(
+    "tail, reason",
+    [("99999999999999999999 1 16", "seizure duration 99999999999999999999 out of range"),
+     ("1 99999999999999999999 16", "talk duration 99999999999999999999 out of range"),
+     ("10000001 1 16", "seizure duration 10000001 out of range (over 10000000 s)"),
+     ("1 \u0663 16", "bad talk duration '\u0663'")],
+)
+def test_durations_past_the_bound_or_not_ascii_rejected(tail, reason):
+    line = f"A1 1 2 C1 1 2 30-08-12 14:29:21 {tail}\r\n".encode()
+    result = parse(line)
+    assert isinstance(result, Rejection) and reason in result.reason
+    # The block parser (pipe mode) gives the same rejection.
+    records = []
+    [(index, item)] = SimpleLineParser(parse_callbuilder_line, "p",
+                                       parse_callbuilder_block).parse_block(line[:-2], records)
+    assert records == [] and index == 0 and item.reason == result.reason
+
+
+def test_longest_durations_accepted_leading_zeros_too():
+    record = parse(b"A1 1 2 C1 1 2 30-08-12 14:29:21 10000000 00000000000000000007 16\r\n")
+    assert record[6:8] == (10_000_000, 7)
 
 
 def test_wrong_token_count_rejected():

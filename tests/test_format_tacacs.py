@@ -164,6 +164,9 @@ def test_zero_times_from_non_cisco_gateways_are_absent():
         ("h323-disconnect-time", "17:15:53 VSK Nov 6 2002", "bad time zone and date"),
         ("h323-disconnect-cause", "zz", "bad h323-disconnect-cause"),
         ("elapsed_time", "2.5", "bad elapsed_time"),
+        ("elapsed_time", "99999999999999999999", "elapsed_time 99999999999999999999 out of range"),
+        ("elapsed_time", "10000001", "elapsed_time 10000001 out of range"),
+        ("h323-disconnect-time", "17:15:53.933 VSK Wed Nov 6 2003", "call longer than"),
         ("h323-disconnect-time", "17:15:00.000 VSK Wed Nov 6 2002", "out of order"),
     ],
 )
@@ -171,6 +174,11 @@ def test_bad_values_reject_the_record(name, value, reason):
     result = one(tacacs_line(avs=replace_av(TACPPD_AVS, name, value)))
     assert isinstance(result, Rejection) and reason in result.reason
     assert result.line == tacacs_line(avs=replace_av(TACPPD_AVS, name, value))[:-1]
+
+
+def test_longest_duration_accepted():
+    result = one(tacacs_line(avs=replace_av(TACPPD_AVS, "elapsed_time", "10000000")))
+    assert result[7] == 10_000_000
 
 
 @pytest.mark.parametrize("hex_cause, decimal", [("10", "16"), ("1F", "31"), ("1f", "31"),

@@ -15,6 +15,8 @@ Decisions where SPEC is silent:
   (``extra["lastapp"]``, ``extra["linkedid"]`` are there for it).
 - ``extra`` holds every column not stored in its own column, under the names above.
 - An empty line is ignored.
+- ``duration`` and ``billsec`` must be ASCII digits, at most ``MAX_DURATION``
+  (10,000,000 s, about 115 days); anything else rejects the line.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import csv
 import datetime as dt
 import json
 
-from .base import IGNORED, MAX_LINE, Item, Rejection
+from .base import IGNORED, MAX_LINE, Item, Rejection, duration_error
 from .clock import seconds_of_day
 
 COLUMNS = (
@@ -59,9 +61,6 @@ def _datetime_ok(value: str) -> bool:
     return seconds_of_day(value[11:]) is not None
 
 
-def _seconds(value: str) -> int | None:
-    value = value.strip()
-    return int(value) if value.isdigit() and value.isascii() else None
 
 
 def parse_asterisk_line(line: bytes, source: str) -> Item:
@@ -95,12 +94,10 @@ def parse_asterisk_line(line: bytes, source: str) -> Item:
         return Rejection(f"bad answer {answer!r}, expected YYYY-MM-DD HH:MM:SS or empty", raw)
     if not _datetime_ok(end):
         return Rejection(f"bad end {end!r}, expected YYYY-MM-DD HH:MM:SS", raw)
-    duration = _seconds(fields[12])
-    if duration is None:
-        return Rejection(f"bad duration {fields[12]!r}", raw)
-    billsec = _seconds(fields[13])
-    if billsec is None:
-        return Rejection(f"bad billsec {fields[13]!r}", raw)
+    duration, billsec = fields[12].strip(), fields[13].strip()
+    reason = duration_error("duration", duration) or duration_error("billsec", billsec)
+    if reason:
+        return Rejection(reason, raw)
     extra = {name: fields[i] for i, name in _EXTRA if i < count}
     return (
         source,
@@ -109,8 +106,8 @@ def parse_asterisk_line(line: bytes, source: str) -> Item:
         fields[2],
         fields[5],
         fields[6],
-        duration,
-        billsec,
+        int(duration),
+        int(billsec),
         fields[14],
         fields[16] if count > 16 else "",
         json.dumps(extra, ensure_ascii=False),

@@ -7,6 +7,9 @@ from typing import Protocol, Union
 
 # SPEC 6.1: a line longer than 64 KiB (without its terminator) is rejected.
 MAX_LINE = 65536
+# The longest call duration accepted, in seconds (about 115 days): a larger value is a
+# corrupt field, and past 2**63 SQLite could not even store it.
+MAX_DURATION = 10_000_000
 
 Record = tuple
 
@@ -73,6 +76,16 @@ def check_line(line: bytes) -> str | Rejection:
         return line.decode("utf-8")
     except UnicodeDecodeError as e:
         return Rejection(f"not UTF-8 (byte {e.start + 1})", line)
+
+
+def duration_error(name: str, value: str) -> str:
+    """Why ``value`` is not a duration in seconds (ASCII digits, at most MAX_DURATION);
+    '' when it is one."""
+    if not (value.isdigit() and value.isascii()):
+        return f"bad {name} {value[:40]!r}"
+    if int(value) > MAX_DURATION:
+        return f"{name} {value[:40]} out of range (over {MAX_DURATION} s)"
+    return ""
 
 
 def truncated(line: bytes, lineno: int) -> Rejection:

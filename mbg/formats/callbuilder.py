@@ -12,6 +12,8 @@ Decisions where SPEC is silent:
 - Causes 133, 134, 135 (lost link, overload, duplicate id) mark the row with
   ``"suspect": true`` in ``extra``: their durations may be cut short.
 - An empty line is ignored (counted, not stored).
+- SeizDur and TalkDur above ``MAX_DURATION`` (10,000,000 s, about 115 days) reject the
+  line: such a value is a corrupt field.
 
 The hot path avoids regexes and datetime: a split, cached date and time checks, and an
 f-string for ``extra`` (numbers are digits; anything else goes through json.dumps).
@@ -22,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from .base import IGNORED, MAX_LINE, Item, Rejection, check_line
+from .base import IGNORED, MAX_LINE, Item, Rejection, check_line, duration_error
 
 # 'DD-MM-YY' -> 'YYYY-MM-DD', or a rejection reason (str starting with '!').
 _DATES: dict[str, str] = {}
@@ -142,7 +144,9 @@ def parse_callbuilder_block(block: bytes, records: list[tuple], source: str) -> 
             others.append((index, Rejection(f"bad time {time!r}, expected HH:MM:SS",
                                             raw_lines[index])))
             continue
-        if not (seiz.isdigit() and talk.isdigit() and cause.isdigit() and text.isascii()):
+        # Seven digits at most is below MAX_DURATION: the common case needs no int().
+        if not (seiz.isdigit() and talk.isdigit() and cause.isdigit() and text.isascii()
+                and len(seiz) < 8 and len(talk) < 8):
             reason = _bad_number(seiz, talk, cause)
             if reason:
                 others.append((index, Rejection(reason, raw_lines[index])))
@@ -172,8 +176,9 @@ def parse_callbuilder_block(block: bytes, records: list[tuple], source: str) -> 
 
 
 def _bad_number(seiz: str, talk: str, cause: str) -> str:
-    """Why the durations or the cause are not plain decimal numbers ('' if they are)."""
-    for name, value in (("seizure duration", seiz), ("talk duration", talk), ("cause", cause)):
-        if not (value.isdigit() and value.isascii()):
-            return f"bad {name} {value!r}"
-    return ""
+    """Why the durations (ASCII digits, at most MAX_DURATION seconds) or the cause (ASCII
+    digits) are not acceptable ('' if they are)."""
+    reason = duration_error("seizure duration", seiz) or duration_error("talk duration", talk)
+    if not reason and not (cause.isdigit() and cause.isascii()):
+        reason = f"bad cause {cause[:40]!r}"
+    return reason

@@ -26,7 +26,8 @@ Rules and the decisions taken where SPEC and FORMATS are silent or INFERRED:
   ``"clock": "unsynchronised"``.
 - ``billsec`` = ``elapsed_time``, else disconnect - connect, else 0; ``duration`` =
   disconnect - setup, else billsec. Milliseconds are truncated before subtracting. A
-  negative result or a malformed time rejects the record,
+  negative result, one above ``MAX_DURATION`` (10,000,000 s, about 115 days), an
+  ``elapsed_time`` that is not ASCII digits, or a malformed time rejects the record,
   and so does a record with neither ``h323-disconnect-time`` nor ``elapsed_time`` (a
   record cut short by a crash must not become a 0-second call).
 - ``cause`` = ``h323-disconnect-cause`` (hexadecimal) as decimal; '' when absent.
@@ -46,7 +47,17 @@ import re
 from itertools import repeat
 
 from ..settings import Settings
-from .base import IGNORED, MAX_LINE, Item, Rejection, check_line, strip_terminator, truncated
+from .base import (
+    IGNORED,
+    MAX_DURATION,
+    MAX_LINE,
+    Item,
+    Rejection,
+    check_line,
+    duration_error,
+    strip_terminator,
+    truncated,
+)
 from .clock import MONTHS, BillingClock, H323Clock, seconds_of_day
 
 _MON = rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
@@ -165,10 +176,12 @@ class TacacsParser:
             # A stop record cut short (FORMATS 1.8.12) must not become a 0-second call.
             raise _Reject("incomplete stop record: no h323-disconnect-time nor elapsed_time")
         if elapsed is not None:
-            if not elapsed.isdigit():
+            # Seven ASCII digits at most is below MAX_DURATION: the common case.
+            if not (elapsed.isdigit() and elapsed.isascii() and len(elapsed) < 8):
                 elapsed = elapsed.strip()
-                if not (elapsed.isdigit() and elapsed.isascii()):
-                    raise _Reject(f"bad elapsed_time {elapsed[:40]!r}")
+                reason = duration_error("elapsed_time", elapsed)
+                if reason:
+                    raise _Reject(reason)
             billsec = int(elapsed)
         else:
             connect = get("h323-connect-time")
@@ -178,6 +191,9 @@ class TacacsParser:
         duration = disconnect[0] - setup[0] if setup and disconnect else billsec
         if duration < 0 or billsec < 0:
             raise _Reject("h323 times out of order (disconnect before setup or connect)")
+        if duration > MAX_DURATION or billsec > MAX_DURATION:
+            raise _Reject(f"call longer than {MAX_DURATION} s (duration {duration}, "
+                          f"billsec {billsec}): h323 times far apart")
 
         cause = get("h323-disconnect-cause")
         if cause is None:
