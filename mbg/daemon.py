@@ -133,7 +133,7 @@ class Daemon:
         self.log = agent_logger(spec)
         self.stop = threading.Event()  # tells the reader threads to end
         self.stopping = False  # set by the signal handlers (a plain flag: safe in a handler)
-        self.rejects = RejectLog(dataset_dir, spec.name)
+        self.rejects = RejectLog(dataset_dir, spec.name, on_lost=self.log.warning)
         self.rejects_lock = threading.Lock()
         self.counters = Counters()
         self.counters_lock = threading.Lock()
@@ -284,13 +284,12 @@ class Daemon:
     def _reject(self, port: PortState, reason: str, line: bytes, lineno: int) -> None:
         with self.counters_lock:
             self.counters.rejected += 1
-        try:
-            with self.rejects_lock:
-                self.rejects.write(reason, line)
-                self.rejects.flush()
-            where = f"kept in reject/{self.rejects.path().name}"
-        except OSError as e:  # the line must not vanish: it goes to the log instead
-            where = f"reject file not written ({e.strerror or e}): {line!r}"
+        with self.rejects_lock:  # a line the file cannot take goes to the log instead
+            kept = self.rejects.write(reason, line)
+            self.rejects.flush()
+        if not kept:
+            return  # already logged, with the line
+        where = f"kept in reject/{self.rejects.path().name}"
         if port.rejects_logged < REJECTS_LOGGED_PER_HOUR:
             port.rejects_logged += 1
             self.log.warning("%s: line %d rejected: %s (%s)", port.label, lineno, reason, where)

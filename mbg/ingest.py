@@ -14,10 +14,11 @@
   ``StoreResult.rejected`` as (reason, record) for the caller's reject log
   (``record_line`` gives the line to keep). The parsers already refuse such values; this
   is the defence in depth that keeps a collector from retrying a bad batch forever.
-- ``RejectLog(dataset_dir, agent)``: appends ``reason TAB escaped-line`` to
+- ``RejectLog(dataset_dir, agent, on_lost=None)``: appends ``reason TAB escaped-line`` to
   ``<dataset>/reject/<agent>-YYYY-MM-DD.txt``, the day being the day the line is written
   (local time). ``escape_line`` writes every byte that is not printable UTF-8 (and the
-  backslash itself, so that the file reads back unambiguously) as ``\\xNN``.
+  backslash itself, so that the file reads back unambiguously) as ``\\xNN``. A line
+  that cannot be written there goes to ``on_lost`` (stderr by default) instead.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import itemgetter, methodcaller
 from pathlib import Path
@@ -182,13 +184,27 @@ def escape_line(line: bytes) -> str:
     return "".join(c if c.isprintable() else _escape_char(c) for c in text)
 
 
-class RejectLog:
-    """Appends rejected lines to ``<dataset>/reject/<agent>-YYYY-MM-DD.txt``."""
+def _to_stderr(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
-    def __init__(self, dataset_dir: str | os.PathLike, agent: str) -> None:
+
+class RejectLog:
+    """Appends rejected lines to ``<dataset>/reject/<agent>-YYYY-MM-DD.txt``.
+
+    A rejected line must never vanish: when the file cannot be written (``reject`` is a
+    file, no permission, disk full), ``write`` hands the line with the reason it could not
+    be kept to ``on_lost`` as one line instead (default: stderr; the daemon: its log) and
+    the caller carries on. The file is tried again at the next rejected line.
+    """
+
+    def __init__(self, dataset_dir: str | os.PathLike, agent: str,
+                 on_lost: Callable[[str], None] | None = None) -> None:
         self.folder = Path(dataset_dir) / "reject"
         self.agent = agent
-        self.count = 0
+        self.count = 0  # lines written to the file
+        self.lost = 0  # lines that could not be written (given to on_lost)
+        self.on_lost = on_lost or _to_stderr
         self._file = None
         self._day: dt.date | None = None
 
@@ -196,28 +212,52 @@ class RejectLog:
         day = day or dt.date.today()
         return self.folder / f"{self.agent}-{day.isoformat()}.txt"
 
-    def write(self, reason: str, line: bytes) -> None:
-        today = dt.date.today()
-        if self._file is None or today != self._day:
-            self.close()
-            make_dirs(self.folder)
-            fd = os.open(self.path(today), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            self._file = open(fd, "a", encoding="utf-8")
-            self._day = today
+    def write(self, reason: str, line: bytes) -> bool:
+        """Append the line; False when it went to ``on_lost`` instead."""
         reason = " ".join(reason.split())  # one line, no TAB
         # A line over 64 KiB keeps its head: enough to find it in the log.
-        line = strip_terminator(line[: MAX_LINE + 2])
-        self._file.write(f"{reason}\t{escape_line(line)}\n")
+        text = f"{reason}\t{escape_line(strip_terminator(line[: MAX_LINE + 2]))}"
+        today = dt.date.today()
+        try:
+            if self._file is None or today != self._day:
+                self.close()
+                make_dirs(self.folder)
+                fd = os.open(self.path(today), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                self._file = open(fd, "a", encoding="utf-8")
+                self._day = today
+            self._file.write(text + "\n")
+        except OSError as e:
+            self._lose(e, text)
+            return False
         self.count += 1
+        return True
+
+    def _lose(self, error: OSError, text: str) -> None:
+        self._drop_file()
+        self.lost += 1
+        self.on_lost(f"reject file {self.path()} not written ({error.strerror or error}); "
+                     f"rejected line: {text}")
+
+    def _drop_file(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
 
     def flush(self) -> None:
         if self._file is not None:
-            self._file.flush()
+            try:
+                self._file.flush()
+            except OSError as e:  # the lines were counted as kept: say they may not be
+                self._drop_file()
+                self.on_lost(f"reject file {self.path()}: recent rejected lines may be "
+                             f"missing ({e.strerror or e})")
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self.flush()
+        self._drop_file()
 
     def __enter__(self) -> "RejectLog":
         return self

@@ -167,6 +167,22 @@ def test_store_records_rejects_values_sqlite_refuses_and_stores_the_rest(tmp_pat
     assert [r["src"] for r in rows_of(ds / "2009-11-01.db")] == ["84957654321"]
 
 
+def test_reject_file_not_writable_line_goes_to_stderr_and_storing_goes_on(tmp_path):
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    (ds / "reject").write_text("in the way\n")  # a file where the folder should be
+    done = callbuilder(["-ports", "stdin p", "-dataset", str(ds)], CB1 + b"bad \xff line\r\n" + CB2)
+    assert done.returncode == 0, done.stderr
+    err = done.stderr.decode().splitlines()
+    path = ds / "reject" / f"callbuilder-{dt.date.today().isoformat()}.txt"
+    assert [l for l in err if "not written" in l] == [
+        f"reject file {path} not written (File exists); rejected line: "
+        "not UTF-8 (byte 5)\tbad \\xff line"]
+    assert "Traceback" not in done.stderr.decode()
+    assert err[-1] == "callbuilder: read 3 lines: stored 2, duplicates 0, ignored 0, rejected 1"
+    assert len(rows_of(ds / "2009-10-01.db")) == 1 and len(rows_of(ds / "2009-11-01.db")) == 1
+
+
 def test_usage_errors_exit_2_with_one_line(tmp_path):
     runner = cli_runner()
     ds = str(tmp_path / "ds")

@@ -500,3 +500,28 @@ def test_spooled_record_sqlite_refuses_is_rejected_not_retried_forever(tmp_path,
         '100000000000000000000, 107, "16", "", null]']
     log = agent.log()
     assert "cannot store" not in log and "rejected: record not storable" in log
+
+
+def test_reject_file_not_writable_line_goes_to_the_log(tmp_path, server):
+    agent = Agent(tmp_path, f"{server.port} vk-pbx-1")
+    try:
+        server.wait_client()
+        reject = tmp_path / "dataset" / "reject"
+        shutil.rmtree(reject)
+        reject.write_text("in the way\n")  # replaced by a file while the agent runs
+        server.send(callbuilder_line(1) + b"not a cdr\r\n" + callbuilder_line(2))
+        wait_rows(aug(tmp_path), 2)
+        agent.wait_log("not written")
+        reject.unlink()  # the folder can be made again: the next line goes to the file
+        server.send(b"again not a cdr\r\n")
+        wait_for(lambda: reject_lines(tmp_path / "dataset") != [], 5, "a reject file")
+        assert agent.alive()
+    finally:
+        assert agent.stop() == 0
+    log = agent.log()
+    assert "Traceback" not in log
+    assert f"reject file {reject}/callbuilder-" in log
+    assert "not written (File exists); rejected line: expected 11 space-separated fields, " \
+           "found 3\tnot a cdr" in log
+    assert reject_lines(tmp_path / "dataset") == [
+        "expected 11 space-separated fields, found 4\tagain not a cdr"]
