@@ -180,3 +180,37 @@ def test_line_parser_numbers_rejections_and_rejects_truncated_tail():
     assert parser.finish() == []
     tail = parser.finish(OUTGOING[:20])
     assert tail[0].lineno == 3 and "truncated" in tail[0].reason
+
+
+MIXED = [
+    b"A1 1 2 C1 1 2 30-08-12 14:00:01 10 5 16\r\r",  # two \r: stored like one
+    b"A1 1 2 C1 1 2 30-08-12 14:00:02 10 5 16\r",
+    b"\x02A1 1 2 C1 1 2 30-08-12 14:00:03 10 5 16\r\r\r",
+    b"A1 1 2 C1 1 2 30-08-12 14:00:04 10 5 1\r6\r",  # a \r inside: rejected
+    b"A1 1 2 C1 1 2 30-08-12 14:00:05 10 5 16",
+    b"",
+    b"\r",
+]
+
+
+def block_items(lines: list[bytes]) -> list:
+    """parse_block over the lines joined: every item in line order."""
+    records: list[tuple] = []
+    others = dict(parse_callbuilder_block(b"\n".join(lines), records, "vk-pbx-1"))
+    stored = iter(records)
+    return [others[i] if i in others else next(stored) for i in range(len(lines))]
+
+
+@pytest.mark.parametrize("bad", [None, b"bad \xff line\r", b"NUL \x00\r"])
+def test_block_and_line_by_line_give_the_same_items(bad):
+    # A bad line in the block sends the block parser down its line-by-line path: the
+    # same lines must come out the same on either path.
+    lines = MIXED + ([bad] if bad else [])
+    by_line = [parse(line) for line in lines]
+    assert block_items(lines) == by_line
+    assert [item[1][11:] for item in by_line[:5] if type(item) is tuple] == [
+        "14:00:01", "14:00:02", "14:00:03", "14:00:05"]
+    assert by_line[0] == by_line[1][:1] + ("2012-08-30 14:00:01",) + by_line[1][2:]
+    assert by_line[2][4] == "A1"
+    assert isinstance(by_line[3], Rejection) and "cause" in by_line[3].reason
+    assert by_line[5] is IGNORED and by_line[6] is IGNORED

@@ -12,6 +12,9 @@ Decisions where SPEC is silent:
 - Causes 133, 134, 135 (lost link, overload, duplicate id) mark the row with
   ``"suspect": true`` in ``extra``: their durations may be cut short.
 - An empty line is ignored (counted, not stored).
+- Every ``\r`` at the end of a line is dropped (``\r\r\n`` reads like ``\r\n``), in
+  the block parser and line by line alike: a line is stored or rejected whatever its
+  neighbours.
 - SeizDur and TalkDur above ``MAX_DURATION`` (10,000,000 s, about 115 days) reject the
   line: such a value is a corrupt field.
 
@@ -107,9 +110,12 @@ def parse_callbuilder_block(block: bytes, records: list[tuple], source: str) -> 
             # number of lines does not change).
             if "\r" in text:
                 text = text.replace("\r\n", "\n").removesuffix("\r")
-            if "\x02" in text:
-                text = text.replace("\n\x02", "\n").removeprefix("\x02")
-            texts = text.split("\n")
+                if "\r\n" in text or text[-1:] == "\r":
+                    text = None  # a line ends with several \r: line by line below
+            if text is not None:
+                if "\x02" in text:
+                    text = text.replace("\n\x02", "\n").removeprefix("\x02")
+                texts = text.split("\n")
     if texts is None:
         texts = []
         for index, raw in enumerate(raw_lines):
