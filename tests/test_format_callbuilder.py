@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -214,3 +215,20 @@ def test_block_and_line_by_line_give_the_same_items(bad):
     assert by_line[2][4] == "A1"
     assert isinstance(by_line[3], Rejection) and "cause" in by_line[3].reason
     assert by_line[5] is IGNORED and by_line[6] is IGNORED
+
+
+def test_date_cache_keeps_valid_dates_only_and_stays_bounded():
+    from mbg.formats import callbuilder
+    from mbg.formats.base import CACHE_LIMIT
+
+    callbuilder._DATES.clear()
+    for i in range(3000):  # garbage dates: rejected, never cached
+        assert isinstance(parse(f"A1 1 2 C1 1 2 {i % 100:02d}-{i // 100:02d}-99 14:00:00 1 1 16"
+                                .encode()), Rejection)
+    assert callbuilder._DATES == {}
+    start = dt.date(2000, 1, 1)
+    for i in range(CACHE_LIMIT + 500):  # a long run of valid dates
+        day = start + dt.timedelta(days=i % (366 * 39))
+        parse(f"A1 1 2 C1 1 2 {day:%d-%m-%y} 14:00:00 1 1 16".encode())
+    assert 0 < len(callbuilder._DATES) <= CACHE_LIMIT
+    assert parse(OUTGOING)[1] == "2012-08-30 14:29:21"

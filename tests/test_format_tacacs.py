@@ -410,3 +410,33 @@ def test_record_cut_short_is_rejected_not_a_zero_second_call():
     cut_in_value = whole[: whole.index("h323-disconnect-time=") + 28] + "\n"
     result = one(cut_in_value.encode())
     assert isinstance(result, Rejection) and "h323-disconnect-time" in result.reason
+
+
+def test_time_caches_keep_valid_values_only_and_stay_bounded():
+    from mbg.formats import tacacs
+    from mbg.formats.base import CACHE_LIMIT
+    from mbg.formats.clock import BillingClock, H323Clock
+
+    clock = H323Clock({})
+    for i in range(3000):  # garbage: errors, never cached
+        assert isinstance(clock.parse(f"12:00:00.000 UTC Thu Oct {i + 40} 2009"), str)
+        assert isinstance(clock.parse(f"12:00:00.000 UTC Thu Oct 1 x{i}"), str)
+    assert clock._days == {}
+    for i in range(CACHE_LIMIT + 500):  # distinct valid dates: a bounded cache
+        month = ("Oct", "Nov")[i % 2]
+        assert clock.parse(f"12:00:00.000 UTC Thu {month} 1 {1000 + i // 2}")[1] == ""
+    assert 0 < len(clock._days) <= CACHE_LIMIT
+    assert clock.parse("12:00:00.000 UTC Thu Oct 1 2009") == (1254398400, "")
+
+    billing = BillingClock(dt.timezone.utc)
+    for i in range(CACHE_LIMIT + 500):
+        billing.format(i * 86400 * 3)  # a new day and a new offset bucket each time
+    assert len(billing._dates) <= CACHE_LIMIT and len(billing._offsets) <= CACHE_LIMIT
+    assert billing.format(1254398400) == "2009-10-01 12:00:00"
+
+    tacacs._CAUSES.clear()
+    for i in range(CACHE_LIMIT + 500):
+        line = tacacs_line(avs=replace_av(TACPPD_AVS, "h323-disconnect-cause", f"{i:x}"))
+        assert one(line)[8] == str(i)
+    assert one(tacacs_line(avs=replace_av(TACPPD_AVS, "h323-disconnect-cause", "zz"))).reason
+    assert "zz" not in tacacs._CAUSES and len(tacacs._CAUSES) <= CACHE_LIMIT

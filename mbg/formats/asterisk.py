@@ -25,7 +25,7 @@ import csv
 import datetime as dt
 import json
 
-from .base import IGNORED, MAX_LINE, Item, Rejection, duration_error
+from .base import CACHE_LIMIT, IGNORED, MAX_LINE, Item, Rejection, duration_error
 from .clock import seconds_of_day
 
 COLUMNS = (
@@ -41,7 +41,7 @@ _EXTRA = tuple(
                     "disposition", "uniqueid")
 )
 
-# 'YYYY-MM-DD' strings seen to be valid dates.
+# 'YYYY-MM-DD' strings seen to be valid dates (at most CACHE_LIMIT).
 _DATES: set[str] = set()
 
 
@@ -57,6 +57,8 @@ def _datetime_ok(value: str) -> bool:
             dt.date.fromisoformat(day)
         except ValueError:
             return False
+        if len(_DATES) >= CACHE_LIMIT:
+            _DATES.clear()
         _DATES.add(day)
     return seconds_of_day(value[11:]) is not None
 

@@ -10,6 +10,10 @@ MAX_LINE = 65536
 # The longest call duration accepted, in seconds (about 115 days): a larger value is a
 # corrupt field, and past 2**63 SQLite could not even store it.
 MAX_DURATION = 10_000_000
+# Entries at most in each parser cache (valid values only): a collector running for months
+# on garbage must not grow without limit. A full cache is cleared, and refills with what
+# is in use.
+CACHE_LIMIT = 10_000
 
 Record = tuple
 

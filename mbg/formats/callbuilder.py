@@ -27,11 +27,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from .base import IGNORED, MAX_LINE, Item, Rejection, check_line, duration_error
+from .base import CACHE_LIMIT, IGNORED, MAX_LINE, Item, Rejection, check_line, duration_error
 
-# 'DD-MM-YY' -> 'YYYY-MM-DD', or a rejection reason (str starting with '!').
+# 'DD-MM-YY' -> 'YYYY-MM-DD', for the valid dates seen (at most CACHE_LIMIT).
 _DATES: dict[str, str] = {}
-# 'HH:MM:SS' strings seen to be valid.
+# 'HH:MM:SS' strings seen to be valid (at most 86,400).
 _TIMES: set[str] = set()
 _SUSPECT_CAUSES = frozenset(("133", "134", "135"))
 
@@ -142,10 +142,13 @@ def parse_callbuilder_block(block: bytes, records: list[tuple], source: str) -> 
         ch_in, cgpn_in, cdpn_in, ch_out, cgpn_out, cdpn_out, day, time, seiz, talk, cause = tokens
         date = _DATES.get(day)
         if date is None:
-            date = _DATES[day] = _check_date(day)
-        if date[0] == "!":
-            others.append((index, Rejection(date[1:], raw_lines[index])))
-            continue
+            date = _check_date(day)
+            if date[0] == "!":  # a rejection: not cached (garbage is endless)
+                others.append((index, Rejection(date[1:], raw_lines[index])))
+                continue
+            if len(_DATES) >= CACHE_LIMIT:
+                _DATES.clear()
+            _DATES[day] = date
         if time not in _TIMES and not _time_ok(time):
             others.append((index, Rejection(f"bad time {time!r}, expected HH:MM:SS",
                                             raw_lines[index])))

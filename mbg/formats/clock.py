@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .base import CACHE_LIMIT
+
 EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 MONTHS = {
     name: i + 1
@@ -20,7 +22,7 @@ MONTHS = {
 # Every zone offset in use is a multiple of 15 minutes and zones change offset at such
 # instants, so one lookup per 15-minute bucket of UTC is exact.
 _BUCKET = 900
-# 'HH:MM:SS' -> seconds of the day, for the valid ones seen.
+# 'HH:MM:SS' -> seconds of the day, for the valid ones seen (at most 86,400).
 _SECONDS: dict[str, int] = {}
 
 
@@ -52,11 +54,16 @@ class BillingClock:
         if offset is None:
             moment = dt.datetime.fromtimestamp(bucket * _BUCKET, dt.timezone.utc)
             offset = int(moment.astimezone(self.zone).utcoffset().total_seconds())
+            if len(self._offsets) >= CACHE_LIMIT:
+                self._offsets.clear()
             self._offsets[bucket] = offset
         days, sod = divmod(epoch + offset, 86400)
         date = self._dates.get(days)
         if date is None:
-            date = self._dates[days] = dt.date.fromordinal(days + EPOCH_ORDINAL).isoformat()
+            date = dt.date.fromordinal(days + EPOCH_ORDINAL).isoformat()
+            if len(self._dates) >= CACHE_LIMIT:
+                self._dates.clear()
+            self._dates[days] = date
         time = self._times.get(sod)
         if time is None:
             time = self._times[sod] = f"{sod // 3600:02d}:{sod // 60 % 60:02d}:{sod % 60:02d}"
@@ -100,8 +107,8 @@ class H323Clock:
 
     def __init__(self, zones: dict[str, dt.tzinfo]) -> None:
         self._zones = zones
-        # 'MSK Thu Oct 1 2009' -> see _day_base.
-        self._days: dict[str, int | tuple[dt.tzinfo, dt.date] | UnknownZone | str] = {}
+        # 'MSK Thu Oct 1 2009' -> see _day_base; valid ones only, at most CACHE_LIMIT.
+        self._days: dict[str, int | tuple[dt.tzinfo, dt.date] | UnknownZone] = {}
 
     def parse(self, value: str) -> tuple[int, str] | str:
         """(epoch, flag), or the reason the value is malformed (a str)."""
@@ -123,11 +130,14 @@ class H323Clock:
         rest = value[space + 1 :]
         base = self._days.get(rest)
         if base is None:
-            base = self._days[rest] = self._day_base(rest)
+            base = self._day_base(rest)
+            if type(base) is str:  # an error: not cached (garbage is endless)
+                return base
+            if len(self._days) >= CACHE_LIMIT:
+                self._days.clear()
+            self._days[rest] = base
         if type(base) is int:
             return base + sod, flag
-        if type(base) is str:
-            return base
         if type(base) is UnknownZone:
             return base.midnight + sod, flag if flag == "*" else "?"
         zone, date = base

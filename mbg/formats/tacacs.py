@@ -48,6 +48,7 @@ from itertools import repeat
 
 from ..settings import Settings
 from .base import (
+    CACHE_LIMIT,
     IGNORED,
     MAX_DURATION,
     MAX_LINE,
@@ -201,7 +202,10 @@ class TacacsParser:
         else:
             decimal = _CAUSES.get(cause)
             if decimal is None:
-                decimal = _CAUSES[cause] = _decimal_cause(cause)
+                decimal = _decimal_cause(cause)  # raises on a bad one: never cached
+                if len(_CAUSES) >= CACHE_LIMIT:
+                    _CAUSES.clear()
+                _CAUSES[cause] = decimal
             cause = decimal
 
         conf_name = "h323-conf-id" if "h323-conf-id" in attrs else "h323-incoming-conf-id"
@@ -289,7 +293,7 @@ class TacacsParser:
         return self.clock.epoch(*parsed)
 
 
-# h323-disconnect-cause values seen -> decimal text.
+# h323-disconnect-cause values seen -> decimal text (valid ones, at most CACHE_LIMIT).
 _CAUSES: dict[str, str] = {}
 
 
