@@ -49,7 +49,7 @@ SELECT_CALLS_FULL = ("SELECT id, calldate, src, dst, channel, dstchannel, billse
                      "duration, cause, callid, extra FROM telephony_log")
 
 INSERT_COST = ("INSERT OR REPLACE INTO telephony_cost (log_id, tariff, account, direction, prefix, "
-               "number, seconds, bucket_seconds, amount) VALUES (?,?,?,?,?,?,?,?,?)")
+               "number, seconds, bucket_seconds, amount, role) VALUES (?,?,?,?,?,?,?,?,?,?)")
 INSERT_UNRATED = "INSERT OR REPLACE INTO telephony_unrated (log_id, tariff, reason) VALUES (?,?,?)"
 WRITE_COUNTER = ("INSERT OR REPLACE INTO telephony_counter (account, tariff, bucket, seconds) "
                  "VALUES (?,?,?,?)")
@@ -184,6 +184,8 @@ def rate_calls(rows: Iterable[tuple], ref: Reference, counters: dict[tuple[str, 
             route = route_tariff(dstchannel)
         if route is not None and route not in names:
             names = names + (route,)
+        else:  # a plan tariff that is also the route tariff is rated once, as the plan
+            route = None
         if not names:
             continue
         # SPEC 7.4: the longest prefix, for every tariff of the call at once (Reference.rates_for)
@@ -226,7 +228,8 @@ def rate_calls(rows: Iterable[tuple], ref: Reference, counters: dict[tuple[str, 
                 amount = rate.amount(billed - free)
             written += 1
             total += amount
-            yield (log_id, name, account, direction, prefix, dst, billed, free, amount)
+            yield (log_id, name, account, direction, prefix, dst, billed, free, amount,
+                   "route" if name == route else "plan")
     tally[0] += unanswered
     tally[1] += written
     tally[2] += total

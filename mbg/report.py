@@ -1,11 +1,12 @@
 """The month's bill (SPEC section 9, ``mbg report``): data only, money in minor units.
 
-Two kinds of tariffs appear in ``telephony_cost``:
+Two kinds of rows appear in ``telephony_cost``, told apart by its ``role`` column, which
+rating writes from the reference data of the call's day (so later edits of services or
+routes never rewrite the report of a past month):
 
-- plan tariffs, the tariffs of the services an account subscribes to: what the
-  customer pays for a call;
-- route tariffs, named by ``routes`` and not by any service: what a provider charges
-  the operator for carrying the call (its cost).
+- ``plan``: a tariff of the services the account had that day: what the customer pays;
+- ``route``: the provider's tariff chosen by the outgoing channel: what carrying the call
+  costs the operator.
 
 An account's ``total`` is what the customer owes: its calls under plan tariffs plus
 its subscription charges. Route tariff amounts are summed apart as ``cost``. So for a
@@ -18,7 +19,6 @@ belong to the account ``''``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,7 +149,6 @@ def month_report(
     try:
         with db.read_transaction(billing):
             names = dict(billing.execute("SELECT account, name FROM accounts").fetchall())
-            route_tariffs = _route_tariffs(billing)
             charges = _charges(billing, month, account)
     finally:
         billing.close()
@@ -171,23 +170,16 @@ def month_report(
         dataset = db.connect(path, "dataset", readonly=True)
         try:
             with db.read_transaction(dataset):
-                for acc, line in _tariff_lines(dataset, route_tariffs, account):
+                for acc, line in _tariff_lines(dataset, account):
                     report_of(acc).tariffs.append(line)
-                for acc, calls in _plan_calls(dataset, route_tariffs, account):
+                for acc, calls in _plan_calls(dataset, account):
                     report_of(acc).calls = calls
                 if account in reports:
-                    reports[account].call_lines = _call_lines(dataset, route_tariffs, account)
+                    reports[account].call_lines = _call_lines(dataset, account)
         finally:
             dataset.close()
 
     return MonthReport(month, [reports[k] for k in sorted(reports)])
-
-
-def _route_tariffs(billing: apsw.Connection) -> set[str]:
-    rows = billing.execute(
-        "SELECT tariff FROM routes EXCEPT SELECT tariff FROM services WHERE tariff IS NOT NULL"
-    ).fetchall()
-    return {r[0] for r in rows}
 
 
 def _charges(
@@ -203,53 +195,39 @@ def _charges(
     return [(acc, ChargeLine(service, name, days, amount)) for acc, service, name, days, amount in rows]
 
 
-def _tariff_lines(
-    dataset: apsw.Connection, route_tariffs: set[str], account: str | None
-) -> list[tuple[str, TariffLine]]:
+def _tariff_lines(dataset: apsw.Connection, account: str | None) -> list[tuple[str, TariffLine]]:
     rows = dataset.execute(
-        "SELECT account, tariff, direction, count(*), sum(seconds), sum(bucket_seconds), "
+        "SELECT account, tariff, role, direction, count(*), sum(seconds), sum(bucket_seconds), "
         "sum(amount) FROM telephony_cost WHERE (?1 IS NULL OR account = ?1) "
-        "GROUP BY account, tariff, direction ORDER BY account, tariff, direction",
+        "GROUP BY account, tariff, role, direction ORDER BY account, tariff, role, direction",
         (account,),
     ).fetchall()
     return [
-        (acc, TariffLine(tariff, _kind(tariff, route_tariffs), direction, calls, secs, bucket, amount))
-        for acc, tariff, direction, calls, secs, bucket, amount in rows
+        (acc, TariffLine(tariff, role, direction, calls, secs, bucket, amount))
+        for acc, tariff, role, direction, calls, secs, bucket, amount in rows
     ]
 
 
-def _plan_calls(
-    dataset: apsw.Connection, route_tariffs: set[str], account: str | None
-) -> list[tuple[str, int]]:
-    # A call may be rated under several plan tariffs: count it once. The route tariffs
-    # are few, so they are passed as a JSON list rather than built into the SQL.
+def _plan_calls(dataset: apsw.Connection, account: str | None) -> list[tuple[str, int]]:
+    # A call may be rated under several plan tariffs: count it once.
     return dataset.execute(
         "SELECT account, count(DISTINCT log_id) FROM telephony_cost "
-        "WHERE (?1 IS NULL OR account = ?1) AND tariff NOT IN (SELECT value FROM json_each(?2)) "
-        "GROUP BY account",
-        (account, _json_list(route_tariffs)),
+        "WHERE (?1 IS NULL OR account = ?1) AND role = 'plan' GROUP BY account",
+        (account,),
     ).fetchall()
 
 
-def _call_lines(dataset: apsw.Connection, route_tariffs: set[str], account: str) -> list[CallLine]:
+def _call_lines(dataset: apsw.Connection, account: str) -> list[CallLine]:
     rows = dataset.execute(
         "SELECT c.log_id, l.calldate, l.source, l.src, l.dst, c.number, l.billsec, c.tariff, "
-        "c.direction, c.prefix, c.seconds, c.bucket_seconds, c.amount "
+        "c.role, c.direction, c.prefix, c.seconds, c.bucket_seconds, c.amount "
         "FROM telephony_cost c JOIN telephony_log l ON l.id = c.log_id "
         "WHERE c.account = ? ORDER BY l.calldate, c.log_id, c.tariff",
         (account,),
     ).fetchall()
     return [
         CallLine(log_id, calldate, source, src, dst, number, billsec, tariff,
-                 _kind(tariff, route_tariffs), direction, prefix, seconds, bucket, amount)
+                 role, direction, prefix, seconds, bucket, amount)
         for (log_id, calldate, source, src, dst, number, billsec, tariff,
-             direction, prefix, seconds, bucket, amount) in rows
+             role, direction, prefix, seconds, bucket, amount) in rows
     ]
-
-
-def _kind(tariff: str, route_tariffs: set[str]) -> str:
-    return ROUTE if tariff in route_tariffs else PLAN
-
-
-def _json_list(items: set[str]) -> str:
-    return json.dumps(sorted(items))

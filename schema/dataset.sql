@@ -33,6 +33,10 @@ CREATE TABLE telephony_cost (
   seconds   INTEGER NOT NULL,          -- billed seconds (after free seconds and increments)
   bucket_seconds INTEGER NOT NULL DEFAULT 0, -- of those, paid by the bucket
   amount    INTEGER NOT NULL,          -- minor units (kopecks), rounded once per call
+  role      TEXT NOT NULL CHECK (role IN ('plan', 'route')),
+                                       -- plan: a tariff of the account's services that day,
+                                       -- what the customer pays; route: the provider's tariff
+                                       -- chosen by dstchannel, what carrying the call costs
   PRIMARY KEY (log_id, tariff)
 ) WITHOUT ROWID;
 

@@ -45,7 +45,7 @@ def test_merge_overlapping_datasets(tmp_path, overlapping):
     # The target's rows are rated already: a merge must not touch them.
     con = sqlite3.connect(target)
     con.execute("UPDATE telephony_log SET is_new = 0")
-    con.execute("INSERT INTO telephony_cost VALUES (1, 't', 'acc', '', '8', '8', 60, 0, 100)")
+    con.execute("INSERT INTO telephony_cost VALUES (1, 't', 'acc', '', '8', '8', 60, 0, 100, 'plan')")
     con.commit()
     con.close()
     before = log_rows(target)
@@ -75,7 +75,7 @@ def test_rating_results_and_ids_are_not_copied(tmp_path):
     con = sqlite3.connect(src)
     con.execute("DELETE FROM telephony_log WHERE id <= 10")  # gaps in source ids
     con.execute("UPDATE telephony_log SET is_new = 0")
-    con.execute("INSERT INTO telephony_cost VALUES (20, 't', 'acc', '', '8', '8', 60, 0, 100)")
+    con.execute("INSERT INTO telephony_cost VALUES (20, 't', 'acc', '', '8', '8', 60, 0, 100, 'plan')")
     con.execute("INSERT INTO telephony_counter VALUES ('acc', 't', 'b', 60)")
     con.commit()
     con.close()

@@ -228,6 +228,23 @@ def test_three_tariffs_route_by_channel_and_unknown_account(tmp_path):
     }
     assert unrated(path) == {"nobody": [("", "unknown account")],
                              "nobody, no route": [("", "unknown account")]}
+    roles = query(path, "SELECT tariff, group_concat(DISTINCT role) FROM telephony_cost "
+                        "GROUP BY tariff ORDER BY tariff")
+    assert roles == [("PROV", "route"), ("PROV2", "route"), ("T", "plan"), ("X", "plan")]
+
+
+def test_a_plan_tariff_that_is_also_the_route_is_rated_once_as_the_plan(tmp_path):
+    root = setup_root(tmp_path / "r", accounts="A1,Alpha", numbers=f"{A1},A1,2009-01-01,",
+                      tariffs="T,,,0.60,1,1,,,", routes="C01*,T", services="phone,Phone,,,T",
+                      subscriptions="A1,phone,2009-01-01,")
+    path = add_calls(root, [
+        call("2009-10-06 10:00:00", A1, "123", 30, "own", dstchannel="C0100517"),
+        call("2009-10-06 10:00:01", "999", "123", 30, "nobody", dstchannel="C0100517"),
+    ])
+    rate(root)
+    assert query(path, "SELECT l.callid, c.tariff, c.account, c.amount, c.role FROM telephony_cost c "
+                       "JOIN telephony_log l ON l.id = c.log_id ORDER BY l.callid") == [
+        ("nobody", "T", "", 30, "route"), ("own", "T", "A1", 30, "plan")]
 
 
 def test_rate_naming_an_unknown_bucket_stops_rating(tmp_path):

@@ -32,15 +32,15 @@ BILLING = [
     "('2009-11-01', 'acme', 'basic', '2009-01-01', 1000)",
 ]
 
-# (log_id, tariff, account, direction, prefix, number, seconds, bucket_seconds, amount)
+# (log_id, tariff, account, direction, prefix, number, seconds, bucket_seconds, amount, role)
 COSTS = [
-    (1, "basic", "acme", "local", "7495", "74951234567", 120, 120, 0),
-    (1, "rt", "acme", "local", "7495", "74951234567", 107, 0, 7),
-    (2, "basic", "acme", "mobile", "79", "79161234567", 300, 0, 950),
-    (2, "rt", "acme", "mobile", "79", "79161234567", 290, 0, 411),
-    (3, "basic", "acme", "mobile", "79", "79169999999", 60, 0, 190),
-    (4, "biz", "zeta", "international", "44", "442079460000", 186, 0, 3119),
-    (5, "rt", "", "local", "", "2345", 45, 0, 15),
+    (1, "basic", "acme", "local", "7495", "74951234567", 120, 120, 0, "plan"),
+    (1, "rt", "acme", "local", "7495", "74951234567", 107, 0, 7, "route"),
+    (2, "basic", "acme", "mobile", "79", "79161234567", 300, 0, 950, "plan"),
+    (2, "rt", "acme", "mobile", "79", "79161234567", 290, 0, 411, "route"),
+    (3, "basic", "acme", "mobile", "79", "79169999999", 60, 0, 190, "plan"),
+    (4, "biz", "zeta", "international", "44", "442079460000", 186, 0, 3119, "plan"),
+    (5, "rt", "", "local", "", "2345", 45, 0, 15, "route"),
 ]
 
 
@@ -62,7 +62,7 @@ def make_root(tmp_path, decimals: int | None = None) -> Root:
     path = make_dataset(root.dataset_dir / "2009-10-01.db", calls)
     conn = db.connect(path, "dataset")
     with db.write_transaction(conn):
-        conn.executemany("INSERT INTO telephony_cost VALUES (?,?,?,?,?,?,?,?,?)", COSTS)
+        conn.executemany("INSERT INTO telephony_cost VALUES (?,?,?,?,?,?,?,?,?,?)", COSTS)
     conn.close()
     return root
 
@@ -74,17 +74,13 @@ def report(root: Root, *args: str):
 def sql_sums(root: Root) -> tuple[int, int, int]:
     """(plan amounts, route amounts, charges) of October 2009, straight from the files."""
     billing = db.connect(root.billing_db, "billing", readonly=True)
-    routes = [r[0] for r in billing.execute(
-        "SELECT tariff FROM routes WHERE tariff NOT IN (SELECT tariff FROM services "
-        "WHERE tariff IS NOT NULL)").fetchall()]
     charges = billing.execute(
         "SELECT sum(amount) FROM charges WHERE day BETWEEN '2009-10-01' AND '2009-10-31'"
     ).fetchall()[0][0]
     billing.close()
     dataset = db.connect(root.dataset_dir / "2009-10-01.db", "dataset", readonly=True)
-    marks = ",".join("?" for _ in routes)
     route = dataset.execute(
-        f"SELECT coalesce(sum(amount), 0) FROM telephony_cost WHERE tariff IN ({marks})", routes
+        "SELECT coalesce(sum(amount), 0) FROM telephony_cost WHERE role = 'route'"
     ).fetchall()[0][0]
     everything = dataset.execute("SELECT sum(amount) FROM telephony_cost").fetchall()[0][0]
     dataset.close()
@@ -288,3 +284,25 @@ def test_brackets_in_names_and_numbers_are_text_not_markup(tmp_path):
     detail = report(root, "2009-10", "--account", "acme")
     assert detail.exit_code == 0, detail.output
     assert "[bold]7495" in detail.output
+
+
+def test_later_edits_of_services_never_rewrite_a_past_report(tmp_path):
+    """Plan and route rows are told apart by the role rating stored, not by today's
+    services: a service added later that names a provider's tariff changes nothing."""
+    root = tmp_path / "demo"
+    assert CliRunner().invoke(main, ["demo", "--root", str(root)]).exit_code == 0
+    dataset = root / "dataset" / "telephony" / "2009-10-01.db"
+    conn = db.connect(dataset, "dataset", readonly=True)
+    roles = dict(conn.execute("SELECT tariff, group_concat(DISTINCT role) FROM telephony_cost "
+                              "GROUP BY tariff").fetchall())
+    conn.close()
+    assert roles["rostelecom"] == "route" and roles["basic"] == "plan"
+    before = CliRunner().invoke(main, ["report", "2009-10", "--format", "json", "--root", str(root)])
+    assert before.exit_code == 0, before.output
+    services = tmp_path / "services.csv"
+    services.write_text("service,name,monthly_fee,daily_fee,tariff\nresell,Resale,,,rostelecom\n")
+    loaded = CliRunner().invoke(main, ["load", "services", str(services), "--root", str(root)])
+    assert loaded.exit_code == 0, loaded.output
+    after = CliRunner().invoke(main, ["report", "2009-10", "--format", "json", "--root", str(root)])
+    assert json.loads(after.output) == json.loads(before.output)
+    assert minor(json.loads(after.output)["totals"]["cost"]) > 0
