@@ -53,9 +53,36 @@ def open_input(stream: BinaryIO) -> BinaryIO:
     """``stream``, or a gzip reader over it when it starts with the gzip magic bytes."""
     if not hasattr(stream, "peek"):
         stream = io.BufferedReader(stream)
-    if stream.peek(2)[:2] == GZIP_MAGIC:
+    head = stream.peek(2)[:2]
+    if len(head) == 1:
+        # A pipe may deliver the first byte alone: read until two bytes or the end, and
+        # put them back in front of the stream.
+        head = stream.read(2)
+        stream = io.BufferedReader(_Prefixed(head, stream))
+    if head == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=stream, mode="rb")
     return stream
+
+
+class _Prefixed(io.RawIOBase):
+    """``head``, then the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self.head = head
+        self.stream = stream
+        self._read = getattr(stream, "read1", stream.read)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.head[: len(buffer)]
+        if data:
+            self.head = self.head[len(data) :]
+        else:
+            data = self._read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 OnReject = Callable[[Rejection], None]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import shlex
 import socket
 import stat
+import subprocess
 
 
 from mbg.cli import main
@@ -15,7 +17,7 @@ from mbg.formats import MAX_LINE, SimpleLineParser, parse_callbuilder_line
 from mbg.ingest import RejectLog, store_records
 from mbg.pipe import CHUNK, ingest_stream
 from tests.collectors_helpers import cli_runner, reject_lines, rows_of, run_agent, tacacs_line, voice_stop
-from tests.conftest import run_env
+from tests.conftest import command, run_env
 
 CB1 = b"A2345 2345 84951234567 C0100517 2345 4951234567 31-10-09 23:59:59 130 107 16\r\n"
 CB2 = b"C0200301 84957654321 2345 A2345 - 2345 01-11-09 00:00:00 25 0 19\r\n"
@@ -122,6 +124,21 @@ def test_stderr_flood_is_capped_but_reject_file_keeps_all(tmp_path):
     assert len([l for l in lines if "rejected: expected 11" in l]) == 20
     assert "... 10 more rejected lines" in result.stderr
     assert len(reject_lines(ds)) == 30
+
+
+def test_gzip_detected_when_the_pipe_delivers_one_byte_first(tmp_path):
+    packed = tmp_path / "cdr.gz"
+    packed.write_bytes(gzip.compress(CB1 + CB2 + CB3))
+    ds = tmp_path / "ds"
+    p, agent = shlex.quote(str(packed)), shlex.quote(command("telephony-agent-callbuilder"))
+    script = (f"(head -c1 {p}; sleep 1; tail -c +2 {p}) | "
+              f"{agent} -ports 'stdin p' -dataset {shlex.quote(str(ds))}")
+    done = subprocess.run(["sh", "-c", script], capture_output=True, timeout=60,
+                          env=run_env(TZ="Europe/Moscow"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.decode().strip().splitlines()[-1] == (
+        "callbuilder: read 3 lines: stored 3, duplicates 0, ignored 0, rejected 0")
+    assert len(rows_of(ds / "2009-11-01.db")) == 2
 
 
 def test_corrupt_gzip_rejected_and_what_came_before_is_stored(tmp_path):
