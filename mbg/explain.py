@@ -22,7 +22,7 @@ import apsw
 from .errors import InputError
 from .money import format_minor
 from .rating import SELECT_CALLS_FULL, call_dict
-from .tariffs import Reference
+from .tariffs import Reference, billed_seconds
 
 
 @dataclass
@@ -177,15 +177,12 @@ def _explain_tariff(conn, ref, name, account, row, dst, billsec, stored, counter
            f"{rate.direction!r}): price {rate.price} a minute, increments "
            f"{rate.first}/{rate.next}, connect fee {rate.connect_fee}, free seconds "
            f"{rate.free_seconds}, bucket {rate.bucket or 'none'}"]
+    billed = billed_seconds(billsec, rate)  # the rating's own formula; only words added here
     if billsec <= rate.free_seconds:
-        billed = 0
-        how = f"billsec {billsec} <= free seconds {rate.free_seconds}: 0"
+        how = f"billsec {billsec} <= free seconds {rate.free_seconds}: {billed}"
     elif billsec <= rate.first:
-        billed = rate.first
         how = f"billsec {billsec} <= first {rate.first}: {billed}"
     else:
-        steps = -(-(billsec - rate.first) // rate.next)
-        billed = rate.first + steps * rate.next
         how = (f"billsec {billsec} > first {rate.first}: {rate.first} + "
                f"ceil(({billsec} - {rate.first}) / {rate.next}) x {rate.next} = {billed}")
     out.append(f"  5. billed seconds: {how}")

@@ -333,3 +333,38 @@ def test_account_by_src_else_channel_when_either_changes_mid_month(tmp_path):
     assert {k: v[0][1] for k, v in costs(path).items()} == {
         "channel A1": "A1", "channel A2": "A2", "src not yet: channel": "A2", "src A3": "A3"}
     assert unrated(path) == {"nobody": [("", "unknown account")]}
+
+
+@pytest.mark.parametrize("decimals", [0, 2, 3])
+@pytest.mark.parametrize("mode", ["half-up", "half-even", "up", "down"])
+def test_rated_amounts_equal_the_decimal_definition(tmp_path, mode, decimals):
+    """The rating loop's own integer arithmetic (not Rate.amount) against SPEC 7.5 and 7.7
+    computed here with Decimal, on random rates and calls: every stored amount, exactly."""
+    from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP
+
+    rounding = {"half-up": ROUND_HALF_UP, "half-even": ROUND_HALF_EVEN,
+                "up": ROUND_UP, "down": ROUND_DOWN}[mode]
+    rng = random.Random(f"{mode}-{decimals}")
+    rates, calls, expected = [], [], {}
+    for i in range(300):
+        price = f"{rng.randrange(0, 100)}.{rng.randrange(0, 10000):04d}"
+        fee = f"{rng.randrange(0, 3)}.{rng.randrange(0, 10 ** decimals):0{decimals}d}" if decimals else str(rng.randrange(0, 3))
+        first, step = rng.choice([(1, 1), (60, 60), (30, 6), (90, 60), (45, 30), (10, 7)])
+        free = rng.choice([0, 0, 3, 10])
+        prefix = f"{i:04d}"
+        rates.append(f"T,{prefix},,{price},{first},{step},{fee},{free},")
+        billsec = rng.choice([1, 2, 3, 10, 29, 30, 31, 59, 60, 61, 89, 90, 91, rng.randrange(1, 4000)])
+        calls.append(call(f"2009-10-05 10:{i // 60:02d}:{i % 60:02d}", A1, prefix + "555", billsec, f"c{i}"))
+        if billsec <= free:
+            billed = 0
+        elif billsec <= first:
+            billed = first
+        else:
+            billed = first + -(-(billsec - first) // step) * step
+        exact = Decimal(fee) + billed * Decimal(price) / 60
+        expected[f"c{i}"] = int(exact.scaleb(decimals).quantize(Decimal(1), rounding=rounding))
+    root = setup_root(tmp_path / "r", settings=f'money_decimals = {decimals}\nrounding = "{mode}"\n',
+                      **BASE, tariffs="\n".join(rates))
+    path = add_calls(root, calls)
+    rate(root)
+    assert amounts(path) == expected
