@@ -3,10 +3,11 @@
 ``open_input(stream)`` reads gzip when the stream starts with the gzip magic bytes.
 ``ingest_stream(stream, parser, dataset_dir, rejects)`` reads lines (each at most
 ``MAX_LINE + 2`` bytes held in memory), feeds the line parser, stores the records every
-``BATCH`` records or so (checked after each chunk read; one transaction per month file: mbg.ingest.store_records) and writes
-rejected lines to the reject log as they come. Memory stays bounded for a stream of any
-size. A corrupt or truncated gzip stream is one rejection; what was read before it is
-stored. Used by the agents' pipe mode and by the batch imports (mbg.imports).
+``BATCH`` records or so (checked after each chunk read; one transaction per month file:
+mbg.ingest.store_records) and writes rejected lines to the reject log as they come.
+Memory stays bounded for a stream of any size. A corrupt or truncated gzip stream is one
+rejection, which keeps what was read of the line it cut short; what was read before it
+is stored. Used by the agents' pipe mode and by the batch imports (mbg.imports).
 """
 
 from __future__ import annotations
@@ -136,8 +137,14 @@ def ingest_stream(
     while True:
         try:
             block, complete = next(blocks, (None, True))
-        except (EOFError, OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-            take([Rejection(f"corrupt input after line {lineno}: {e}", b"", lineno + 1)])
+        except CorruptInput as e:
+            if e.partial:  # the start of a line cut short by the corruption: kept
+                lineno += 1
+                take([Rejection(f"corrupt input after line {lineno - 1}: {e.error}", e.partial,
+                                lineno)])
+            else:
+                take([Rejection(f"corrupt input after line {lineno}: {e.error}", b"",
+                                lineno + 1)])
             break
         if block is None:
             break
@@ -175,6 +182,16 @@ def ingest_stream(
 CHUNK = 1 << 20
 
 
+class CorruptInput(Exception):
+    """The stream failed (a corrupt or truncated gzip): ``partial`` is what was read of
+    the line in progress."""
+
+    def __init__(self, error: Exception, partial: bytes) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.partial = partial
+
+
 def _line_blocks(stream: BinaryIO):
     """Yields (block, True): the complete lines of each chunk read, joined by \\n, without
     the last \\n; at the end (tail, False): the bytes after the last newline, if any (a
@@ -188,7 +205,10 @@ def _line_blocks(stream: BinaryIO):
     # was decompressed before the error.
     read = getattr(stream, "read1", stream.read)
     while True:
-        chunk = read(CHUNK)
+        try:
+            chunk = read(CHUNK)
+        except (EOFError, OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+            raise CorruptInput(e, carry) from e
         if not chunk:
             break
         if skipping:

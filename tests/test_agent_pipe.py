@@ -9,6 +9,7 @@ import shlex
 import socket
 import stat
 import subprocess
+import zlib
 
 
 from mbg.cli import main
@@ -141,13 +142,40 @@ def test_gzip_detected_when_the_pipe_delivers_one_byte_first(tmp_path):
     assert len(rows_of(ds / "2009-11-01.db")) == 2
 
 
+def truncated_gzip(data: bytes) -> tuple[bytes, bytes]:
+    """A gzip of ``data`` cut short in the middle of a line, and what it still gives."""
+    packed = gzip.compress(data, mtime=0)
+    cut = len(packed) // 2
+    while True:
+        readable = zlib.decompressobj(wbits=31).decompress(packed[:cut])
+        if readable and readable[-1:] != b"\n" and readable.count(b"\n") > 3:
+            return packed[:cut], readable
+        cut -= 1
+
+
 def test_corrupt_gzip_rejected_and_what_came_before_is_stored(tmp_path):
     ds = tmp_path / "ds"
-    packed = gzip.compress((CB1 + CB2) * 1 + CB3 * 2000)
-    done = callbuilder(["-ports", "stdin p", "-dataset", str(ds)], packed[: len(packed) // 2])
-    assert done.returncode == 0
-    assert b"corrupt input" in done.stderr or b"truncated" in done.stderr
-    assert len(rows_of(ds / "2009-10-01.db")) == 1
+    cut, readable = truncated_gzip(CB1 + CB2 + CB3 * 2000)
+    complete = readable.count(b"\n")
+    partial = readable[readable.rfind(b"\n") + 1 :]
+    done = callbuilder(["-ports", "stdin p", "-dataset", str(ds)], cut)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.decode().strip().splitlines()[-1] == (
+        f"callbuilder: read {complete + 1} lines: stored 3, duplicates {complete - 3}, "
+        "ignored 0, rejected 1")
+    assert content(rows_of(ds / "2009-10-01.db")) == [
+        ("p", "2009-10-31 23:59:59", "2345", "84951234567", "A2345", "C0100517", 130, 107, "16",
+         "", {"cgpn_out": "2345", "cdpn_out": "4951234567"}, 1)]
+    assert content(rows_of(ds / "2009-11-01.db")) == [
+        ("p", "2009-11-01 00:00:00", "84957654321", "2345", "C0200301", "A2345", 25, 0, "19", "",
+         {"cgpn_out": "", "cdpn_out": "2345"}, 1),
+        ("p", "2009-11-01 00:00:01", "2001", "88127654321", "A2001", "C0100601", 61, 55, "16", "",
+         {"cgpn_out": "2001", "cdpn_out": "8127654321"}, 1)]
+    # The part of the line the corruption cut short is kept with the rejection.
+    kept = partial.decode().replace("\x02", "\\x02")
+    assert partial and reject_lines(ds) == [
+        f"corrupt input after line {complete}: Compressed file ended before the "
+        f"end-of-stream marker was reached\t{kept}"]
 
 
 POISON = b"A1 1 2 C1 1 2 31-10-09 12:00:00 99999999999999999999 1 16\r\n"
