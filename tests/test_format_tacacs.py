@@ -164,6 +164,10 @@ def test_zero_times_from_non_cisco_gateways_are_absent():
         ("h323-disconnect-time", "17:15:53 VSK Nov 6 2002", "bad time zone and date"),
         ("h323-disconnect-cause", "zz", "bad h323-disconnect-cause"),
         ("elapsed_time", "2.5", "bad elapsed_time"),
+        ("elapsed_time", "\u0663", "bad elapsed_time '\u0663'"),
+        ("elapsed_time", "2\u0663", "bad elapsed_time"),
+        ("h323-setup-time", "17:15:28.589 VSK Wed Nov \u0666 2002", "bad date"),
+        ("h323-setup-time", "17:15:28.589 VSK Wed Nov 6 \u0662\u0660\u0660\u0662", "bad date"),
         ("elapsed_time", "99999999999999999999", "elapsed_time 99999999999999999999 out of range"),
         ("elapsed_time", "10000001", "elapsed_time 10000001 out of range"),
         ("h323-disconnect-time", "17:15:53.933 VSK Wed Nov 6 2003", "call longer than"),
@@ -174,6 +178,12 @@ def test_bad_values_reject_the_record(name, value, reason):
     result = one(tacacs_line(avs=replace_av(TACPPD_AVS, name, value)))
     assert isinstance(result, Rejection) and reason in result.reason
     assert result.line == tacacs_line(avs=replace_av(TACPPD_AVS, name, value))[:-1]
+
+
+def test_line_timestamp_takes_ascii_digits_only():
+    assert parse_line_timestamp("Nov  6 17:15:54", 2002) == (dt.date(2002, 11, 6), 62154)
+    assert parse_line_timestamp("Nov \u0666 17:15:54", 2002) is None
+    assert parse_line_timestamp("Wed Nov \u0666 17:15:54 2002") is None
 
 
 def test_longest_duration_accepted():

@@ -152,7 +152,8 @@ class H323Clock:
         if len(parts) != 5:
             return f"bad time zone and date {rest.strip()[:60]!r}"
         zone_name, _weekday, month, day, year = parts
-        if month not in MONTHS or not day.isdigit() or not (year.isdigit() and len(year) == 4):
+        if (month not in MONTHS or not (day.isdigit() and day.isascii())
+                or not (year.isdigit() and year.isascii() and len(year) == 4)):
             return f"bad date {month} {day} {year}"
         try:
             date = dt.date(int(year), MONTHS[month], int(day))

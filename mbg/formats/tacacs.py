@@ -341,7 +341,7 @@ def parse_line_timestamp(stamp: str, year: int | None = None) -> tuple[dt.date, 
     else:
         return None
     sod = seconds_of_day(hms)
-    if month not in MONTHS or not day.isdigit() or sod is None:
+    if month not in MONTHS or not (day.isdigit() and day.isascii()) or sod is None:
         return None
     try:
         return dt.date(year, MONTHS[month], int(day)), sod
