@@ -83,12 +83,37 @@ def test_unknown_zone_abbreviation_falls_back_to_start_time_and_is_noted():
 
 def test_utc_gmt_and_zone_names_known_by_default():
     settings = settings_from_dict({"timezone": "Europe/Moscow"})
-    # Moscow was +04:00 (summer time) on 2009-10-01; EET (the zone database's) +03:00.
+    # Moscow was +04:00 (summer time) on 2009-10-01; EET is +02:00 (a router prints EEST
+    # in summer), Europe/Helsinki +03:00 in summer.
     for zone, expected in (("UTC", "2009-10-01 16:00:00"), ("GMT", "2009-10-01 16:00:00"),
-                           ("EET", "2009-10-01 13:00:00")):
+                           ("EET", "2009-10-01 14:00:00"),
+                           ("Europe/Helsinki", "2009-10-01 13:00:00")):
         line = voice_stop("Oct  1 12:00:10", f"12:00:00.000 {zone} Thu Oct 1 2009",
                           f"12:00:09.000 {zone} Thu Oct 1 2009", 5)
         assert one(line, settings, year=2009)[1] == expected
+
+
+@pytest.mark.parametrize(
+    "zone, day, utc",
+    [("EET", "Wed Jul 1 2020", "10:00"), ("EET", "Wed Jan 1 2020", "10:00"),
+     ("CET", "Wed Jul 1 2020", "11:00"), ("MET", "Wed Jul 1 2020", "11:00"),
+     ("WET", "Wed Jul 1 2020", "12:00"), ("EST5EDT", "Wed Jul 1 2020", "17:00"),
+     ("EST", "Wed Jul 1 2020", "17:00"), ("Europe/Helsinki", "Wed Jul 1 2020", "09:00"),
+     ("Europe/Helsinki", "Wed Jan 1 2020", "10:00")],
+)
+def test_zone_abbreviation_is_its_standard_offset_all_year(zone, day, utc):
+    utc_settings = settings_from_dict({"timezone": "UTC"})
+    line = voice_stop("Jul  1 12:00:10", f"12:00:00.000 {zone} {day}",
+                      f"12:00:09.000 {zone} {day}", 5)
+    record = one(line, utc_settings, year=2020)
+    assert record[1][11:16] == utc and "clock" not in json.loads(record[10])
+
+
+def test_configured_zone_keeps_its_dst_rules():
+    helsinki = settings_from_dict({"timezone": "UTC", "tacacs": {"zones": {"EET": "Europe/Helsinki"}}})
+    line = voice_stop("Jul  1 12:00:10", "12:00:00.000 EET Wed Jul 1 2020",
+                      "12:00:09.000 EET Wed Jul 1 2020", 5)
+    assert one(line, helsinki, year=2020)[1] == "2020-07-01 09:00:00"
 
 
 def test_dst_of_billing_zone_applied_per_call():

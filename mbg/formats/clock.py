@@ -76,7 +76,8 @@ class BillingClock:
 
 
 def zone_by_name(name: str, zones: dict[str, dt.tzinfo]) -> dt.tzinfo | None:
-    """A router's zone abbreviation: [tacacs.zones] first, then UTC/GMT and zone names."""
+    """A router's zone abbreviation: [tacacs.zones] first, then UTC/GMT and zone names
+    (H323Clock reads a name without '/' as its standard offset: see standard_offset)."""
     if name in zones:
         return zones[name]
     if name in ("UTC", "GMT", "Z", "UT"):
@@ -85,6 +86,19 @@ def zone_by_name(name: str, zones: dict[str, dt.tzinfo]) -> dt.tzinfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
+
+
+def standard_offset(zone: dt.tzinfo, date: dt.date) -> dt.tzinfo:
+    """The zone's standard (winter) offset on ``date``, as a fixed zone.
+
+    A router prints a zone abbreviation (EET, CET, EST): it names one offset, and in summer
+    the router prints another name (EEST). The zone database's EET, CET, WET, MET, EST5EDT
+    follow DST rules, so such a name without '/' is read as its standard offset.
+    """
+    if isinstance(zone, dt.timezone):
+        return zone
+    noon = dt.datetime.combine(date, dt.time(12), tzinfo=zone)
+    return dt.timezone(noon.utcoffset() - (noon.dst() or dt.timedelta(0)))
 
 
 class UnknownZone:
@@ -162,6 +176,8 @@ class H323Clock:
         zone = zone_by_name(zone_name, self._zones)
         if zone is None:
             return UnknownZone((date.toordinal() - EPOCH_ORDINAL) * 86400)
+        if zone_name not in self._zones and "/" not in zone_name:
+            zone = standard_offset(zone, date)
         if isinstance(zone, dt.timezone):
             offset = int(zone.utcoffset(None).total_seconds())
             return (date.toordinal() - EPOCH_ORDINAL) * 86400 - offset

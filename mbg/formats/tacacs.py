@@ -24,6 +24,10 @@ Rules and the decisions taken where SPEC and FORMATS are silent or INFERRED:
   ``missing``, and ``extra["calldate_from"]`` which fallback was used. Durations are
   still the differences of the h323 times. A ``.`` time is used as it is, with
   ``"clock": "unsynchronised"``.
+- A zone name of the zone database given without ``/`` (EET, CET, WET, MET, EST) is an
+  abbreviation as a router prints it: its standard offset, never DST (a router prints
+  EEST in summer; add such names to ``[tacacs.zones]``). ``[tacacs.zones]`` entries and
+  names with ``/`` (Europe/Helsinki) are used as they are, DST included.
 - ``billsec`` = ``elapsed_time``, else disconnect - connect, else 0; ``duration`` =
   disconnect - setup, else billsec. Milliseconds are truncated before subtracting. A
   negative result, one above ``MAX_DURATION`` (10,000,000 s, about 115 days), an
