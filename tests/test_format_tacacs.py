@@ -475,3 +475,21 @@ def test_time_caches_keep_valid_values_only_and_stay_bounded():
         assert one(line)[8] == str(i)
     assert one(tacacs_line(avs=replace_av(TACPPD_AVS, "h323-disconnect-cause", "zz"))).reason
     assert "zz" not in tacacs._CAUSES and len(tacacs._CAUSES) <= CACHE_LIMIT
+
+
+@pytest.mark.parametrize("zone, day", [("America/St_Johns", dt.date(2010, 3, 14)),
+                                       ("America/St_Johns", dt.date(2010, 11, 7)),
+                                       ("Asia/Gaza", dt.date(2010, 3, 26)),
+                                       ("Asia/Gaza", dt.date(2011, 3, 31)),
+                                       ("Europe/Moscow", dt.date(2009, 10, 25))])
+def test_billing_clock_exact_when_the_offset_changes_off_the_quarter_hour(zone, day):
+    # St_Johns (before 2011) and Gaza (2010-11) changed offset at :01 local time.
+    from zoneinfo import ZoneInfo
+
+    from mbg.formats.clock import BillingClock
+
+    clock = BillingClock(ZoneInfo(zone))
+    start = int(dt.datetime.combine(day, dt.time(), dt.timezone.utc).timestamp()) - 86400
+    for epoch in range(start, start + 3 * 86400, 37):
+        exact = dt.datetime.fromtimestamp(epoch, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
+        assert clock.format(epoch) == exact, epoch

@@ -19,9 +19,11 @@ MONTHS = {
         ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
     )
 }
-# Every zone offset in use is a multiple of 15 minutes and zones change offset at such
-# instants, so one lookup per 15-minute bucket of UTC is exact.
+# Zones change offset at 15-minute instants of UTC, nearly always: one lookup per
+# 15-minute bucket of UTC. Not always (America/St_Johns before 2011 and Asia/Gaza in
+# 2010-11 changed at :01 local): a bucket whose two ends differ is converted exactly.
 _BUCKET = 900
+_EXACT = object()  # the offset cache's mark of such a bucket
 # 'HH:MM:SS' -> seconds of the day, for the valid ones seen (at most 86,400).
 _SECONDS: dict[str, int] = {}
 
@@ -52,11 +54,14 @@ class BillingClock:
         bucket = epoch // _BUCKET
         offset = self._offsets.get(bucket)
         if offset is None:
-            moment = dt.datetime.fromtimestamp(bucket * _BUCKET, dt.timezone.utc)
-            offset = int(moment.astimezone(self.zone).utcoffset().total_seconds())
+            offset = self._offset_at(bucket * _BUCKET)
+            if offset != self._offset_at(bucket * _BUCKET + _BUCKET - 1):
+                offset = _EXACT
             if len(self._offsets) >= CACHE_LIMIT:
                 self._offsets.clear()
             self._offsets[bucket] = offset
+        if offset is _EXACT:
+            offset = self._offset_at(epoch)
         days, sod = divmod(epoch + offset, 86400)
         date = self._dates.get(days)
         if date is None:
@@ -68,6 +73,10 @@ class BillingClock:
         if time is None:
             time = self._times[sod] = f"{sod // 3600:02d}:{sod // 60 % 60:02d}:{sod % 60:02d}"
         return date + " " + time
+
+    def _offset_at(self, epoch: int) -> int:
+        moment = dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+        return int(moment.astimezone(self.zone).utcoffset().total_seconds())
 
     def epoch(self, day: dt.date, sod: int) -> int:
         """A wall time of the billing zone -> UTC epoch seconds (the earlier of a repeat)."""
