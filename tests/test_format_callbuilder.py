@@ -9,7 +9,8 @@ import pytest
 
 from mbg.formats import IGNORED, MAX_LINE, Rejection, SimpleLineParser, parse_callbuilder_line
 from mbg.formats.callbuilder import parse_callbuilder_block
-from tests.collectors_helpers import SAMPLES
+from mbg.cli.agent import callbuilder_command
+from tests.collectors_helpers import SAMPLES, cli_runner, rows_of
 
 OUTGOING = b"A2345 2345 84951234567 C0100517 2345 4951234567 30-08-12 14:29:21 130 107 16\r\n"
 INCOMING = b"C0200301 84957654321 2345 A2345 84957654321 2345 30-08-12 14:31:02 25 0 19\r\n"
@@ -157,10 +158,23 @@ def test_link_lost_causes_are_flagged():
     assert "suspect" not in json.loads(parse(OUTGOING)[10])
 
 
-def test_redirect_hops_are_one_row_each():
+def test_redirect_hops_are_one_row_each(tmp_path):
     hop1 = b"A2345 2345 84951234567 C0100517 2345 4951234567 30-08-12 14:29:21 130 107 16\r\n"
     hop2 = b"A2345 2345 84951234567 C0100518 2345 4957777777 30-08-12 14:29:21 130 107 16\r\n"
-    assert parse(hop1) != parse(hop2)
+    ds = tmp_path / "ds"
+    # The same hop twice (a log read again) is one row; two hops are two rows.
+    result = cli_runner().invoke(callbuilder_command, ["-ports", "stdin vk-pbx-1", "-dataset",
+                                                       str(ds)], input=hop1 + hop2 + hop1)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "callbuilder: read 3 lines: stored 2, duplicates 1, ignored 0, rejected 0")
+    assert [(r["calldate"], r["src"], r["dst"], r["channel"], r["dstchannel"], r["extra"])
+            for r in rows_of(ds / "2012-08-01.db")] == [
+        ("2012-08-30 14:29:21", "2345", "84951234567", "A2345", "C0100517",
+         {"cgpn_out": "2345", "cdpn_out": "4951234567"}),
+        ("2012-08-30 14:29:21", "2345", "84951234567", "A2345", "C0100518",
+         {"cgpn_out": "2345", "cdpn_out": "4957777777"}),
+    ]
 
 
 def test_public_samples_are_other_formats_and_rejected():

@@ -121,7 +121,20 @@ def test_tacacs_import_plain_and_gz_year_from_file_date(tmp_path):
     assert [r["calldate"] for r in rows_of(ds / "2010-01-01.db")] == ["2010-01-01 00:00:00"]
     assert reject_lines(ds)[0].startswith("expected TAB-separated fields")
 
-    # --year overrides the file's date; re-running the same folder adds nothing new.
+    # --year overrides the file's date: the call dated by its line timestamp moves to 2008;
+    # the others keep the year of their h323 times.
+    other = tmp_path / "ds-2008"
+    by_year = subprocess.run(
+        [command("telephony-import-tacacs"), "--logs", str(logs), "-dataset", str(other),
+         "--root", str(root), "--year", "2008"], capture_output=True, env=run_env(TZ="UTC"),
+        timeout=120)
+    assert by_year.returncode == 0, by_year.stderr
+    assert [(r["calldate"], r["callid"]) for r in rows_of(other / "2008-12-01.db")] == [
+        ("2008-12-31 23:57:40", "J1/answer/Telephony")]
+    assert [r["calldate"] for r in rows_of(other / "2009-12-01.db")] == ["2009-12-31 23:59:00"]
+    assert [r["calldate"] for r in rows_of(other / "2010-01-01.db")] == ["2010-01-01 00:00:00"]
+
+    # Re-running the same folder adds nothing new.
     rerun = subprocess.run(
         [command("telephony_import_tacacs"), "--logs", str(logs), "-dataset", str(ds),
          "--root", str(root), "--strict"], capture_output=True, env=run_env(TZ="UTC"), timeout=120)
