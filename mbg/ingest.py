@@ -147,7 +147,9 @@ def _store_month(path: Path, rows: list[tuple], busy_timeout_ms: int
                 try:
                     conn.execute(INSERT_LOG, row)
                 except ROW_ERRORS as e:
-                    bad.append((f"record not storable ({type(e).__name__}: {e})", row))
+                    name = type(e).__name__
+                    text = str(e).removeprefix(f"{name}: ")  # older apsw repeats the name
+                    bad.append((f"record not storable ({name}: {text})", row))
             return conn.totalchanges() - before, bad
     finally:
         conn.close()
