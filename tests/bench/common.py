@@ -54,6 +54,14 @@ def timed(func, *args, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
+def cost_rows_sample(calls: int, accounts: int) -> list[tuple]:
+    """Rows for the ceiling of writing rating results: three telephony_cost rows per call
+    (two plan tariffs and a route), in the column order of mbg.rating.INSERT_COST."""
+    return [(i, t, f"A{i % accounts}", "d", "7495", f"7495{i:07d}", 60, 0, 45, role)
+            for i in range(calls)
+            for t, role in (("PLAN", "plan"), ("EXTRA", "plan"), ("ROUTE", "route"))]
+
+
 def ceiling_rows_per_s(rows: list[tuple], workdir: Path | None = None,
                        sql: str = INSERT_LOG, repeat: int = 2) -> float:
     """Rows/s of the raw ceiling: executemany of ``rows`` into a fresh dataset file, one

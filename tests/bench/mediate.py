@@ -19,7 +19,7 @@ from mbg.mediation import call_from_row, parse_rules
 from mbg.rating import INSERT_COST, force_month
 from mbg.tariffs import load_reference
 
-from .common import Figure, ceiling_rows_per_s, timed
+from .common import Figure, ceiling_rows_per_s, cost_rows_sample, timed
 from .rate import ACCOUNTS, make_billing, make_month
 
 RULES = """
@@ -178,8 +178,7 @@ def run(n: int, workdir: Path) -> list[Figure]:
     apply_s = min(timed(apply_all)[0] for _ in range(2))
 
     sample_calls = min(n, 200_000)
-    sample = [(i, t, f"A{i % ACCOUNTS}", "d", "7495", f"7495{i:07d}", 60, 0, 45)
-              for i in range(sample_calls) for t in ("PLAN", "EXTRA", "ROUTE")]
+    sample = cost_rows_sample(sample_calls, ACCOUNTS)
     ceiling_calls = ceiling_rows_per_s(sample, workdir, sql=INSERT_COST) / max(cost_rows / n, 1e-9)
 
     slowdown = ruled_s / plain_s

@@ -21,7 +21,7 @@ from mbg import db
 from mbg.rating import SELECT_CALLS, INSERT_COST, force_month, rate_calls, rate_month
 from mbg.tariffs import load_reference
 
-from .common import Figure, ceiling_rows_per_s, timed
+from .common import Figure, ceiling_rows_per_s, cost_rows_sample, timed
 
 PREFIXES = 20_000
 ACCOUNTS = 5_000
@@ -111,8 +111,7 @@ def run(n: int, workdir: Path) -> list[Figure]:
 
     # The ceiling: the same number of cost rows per call, bulk-inserted in one transaction.
     sample_calls = min(n, 200_000)
-    sample = [(i, t, f"A{i % ACCOUNTS}", "d", "7495", f"7495{i:07d}", 60, 0, 45)
-              for i in range(sample_calls) for t in ("PLAN", "EXTRA", "ROUTE")]
+    sample = cost_rows_sample(sample_calls, ACCOUNTS)
     rows_per_call = cost_rows / n
     ceiling_calls = ceiling_rows_per_s(sample, workdir, sql=INSERT_COST) / rows_per_call
 
