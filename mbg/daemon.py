@@ -74,7 +74,7 @@ def run_daemon(
     if isinstance(ports, str):
         ports = spec.parse_ports(ports)
     if not ports:
-        raise InputError("-ports is required in daemon mode (-demon 1)")
+        raise InputError("-demon 1 needs -ports")
     for port in ports:
         if port.port == "stdin":
             raise InputError('-ports "stdin ..." is for pipe mode (-demon 0), not daemon mode')

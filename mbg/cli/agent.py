@@ -3,7 +3,7 @@
 Pipe mode (``-demon 0``, the default) reads stdin to its end (plain or gzip) and stores
 the calls: mbg.pipe. Daemon mode (``-demon 1``) calls
 ``mbg.daemon.run_daemon(spec, host=, interval=, ports=, dataset_dir=, settings=)`` with
-the AgentSpec of mbg.formats, ``ports`` already parsed (a list of mbg.formats.Port), the
+the AgentSpec of mbg.formats, the -ports text (parsed and checked there), the
 dataset folder and the Settings (``--timezone`` applied); it returns the exit code.
 
 Settings: from $MBGROOT/etc/mbg.toml when --root or MBGROOT is given, else the defaults
@@ -20,12 +20,13 @@ from pathlib import Path
 
 import click
 
-from ..errors import InputError, MbgError
-from ..formats import AGENTS, AgentSpec, Port, Rejection
+from ..errors import InputError
+from ..formats import AGENTS, AgentSpec, Rejection
 from ..ingest import RejectLog
 from ..pipe import Counts, ingest_stream, open_input
 from ..root import resolve_root
 from ..settings import Settings, default_settings, parse_timezone
+from . import options
 from .options import handle_errors, summary
 
 # Reject lines echoed on stderr before only a count is given (the reject file has all).
@@ -42,10 +43,6 @@ def agent_settings(root: Path | None, timezone: str | None) -> Settings:
         zone = parse_timezone(timezone, "--timezone")
         settings = dataclasses.replace(settings, timezone=zone, timezone_name=timezone)
     return settings
-
-
-def agent_dataset_dir(root: Path | None, dataset: Path | None) -> Path:
-    return dataset if dataset is not None else resolve_root(root).dataset_dir
 
 
 class RejectEcho:
@@ -82,16 +79,13 @@ def run_pipe(spec: AgentSpec, source: str | None, settings: Settings, dataset_di
             echo.close()
 
 
-def run_daemon(spec: AgentSpec, host: str, interval: int, ports: list[Port],
-               dataset_dir: Path, settings: Settings) -> int:
-    try:
-        from ..daemon import run_daemon as daemon_main
-    except ModuleNotFoundError as e:
-        if e.name != "mbg.daemon":
-            raise
-        raise MbgError("daemon mode (-demon 1) is not available in this version of mbg") from None
-    return daemon_main(spec, host=host, interval=interval, ports=ports,
-                       dataset_dir=dataset_dir, settings=settings)
+def _daemon(spec: AgentSpec, host: str, interval: int, ports: str | None,
+            dataset_dir: Path, settings: Settings) -> None:
+    """-demon 1: mbg.daemon checks the options and runs until SIGTERM; exit with its code."""
+    from ..daemon import run_daemon  # imported here: pipe mode does not pay for it
+
+    sys.exit(run_daemon(spec, host=host, interval=interval, ports=ports or [],
+                        dataset_dir=dataset_dir, settings=settings))
 
 
 def _common_options(func):
@@ -124,15 +118,6 @@ def _finish(spec: AgentSpec, counts: Counts, strict: bool) -> None:
         sys.exit(3)
 
 
-def _daemon_ports(spec: AgentSpec, ports: str | None) -> list[Port]:
-    if not ports:
-        raise InputError("-demon 1 needs -ports")
-    parsed = spec.parse_ports(ports)
-    if any(p.port == "stdin" for p in parsed):
-        raise InputError("-ports: 'stdin' is for pipe mode (-demon 0)")
-    return parsed
-
-
 @click.command("tacacs")
 @_common_options
 @click.option("--ports", "-ports", "ports", default=None,
@@ -147,9 +132,9 @@ def tacacs_command(demon, host, interval, dataset, root, timezone, strict, ports
     """
     spec = AGENTS["tacacs"]
     settings = agent_settings(root, timezone)
-    dataset_dir = agent_dataset_dir(root, dataset)
+    dataset_dir = options.dataset_dir(resolve_root(root), dataset)
     if demon == "1":
-        sys.exit(run_daemon(spec, host, interval, _daemon_ports(spec, ports), dataset_dir, settings))
+        _daemon(spec, host, interval, ports, dataset_dir, settings)
     if ports:
         spec.parse_ports(ports)  # checked, though pipe mode reads only stdin
     _finish(spec, run_pipe(spec, None, settings, dataset_dir, year), strict)
@@ -169,9 +154,9 @@ def callbuilder_command(demon, host, interval, dataset, root, timezone, strict, 
     """
     spec = AGENTS["callbuilder"]
     settings = agent_settings(root, timezone)
-    dataset_dir = agent_dataset_dir(root, dataset)
+    dataset_dir = options.dataset_dir(resolve_root(root), dataset)
     if demon == "1":
-        sys.exit(run_daemon(spec, host, interval, _daemon_ports(spec, ports), dataset_dir, settings))
+        _daemon(spec, host, interval, ports, dataset_dir, settings)
     if ports:
         parsed = spec.parse_ports(ports)
         if len(parsed) != 1 or parsed[0].port != "stdin":
@@ -199,9 +184,9 @@ def asterisk_command(demon, host, interval, dataset, root, timezone, strict, por
     """
     spec = AGENTS["asterisk"]
     settings = agent_settings(root, timezone)
-    dataset_dir = agent_dataset_dir(root, dataset)
+    dataset_dir = options.dataset_dir(resolve_root(root), dataset)
     if demon == "1":
-        sys.exit(run_daemon(spec, host, interval, _daemon_ports(spec, ports), dataset_dir, settings))
+        _daemon(spec, host, interval, ports, dataset_dir, settings)
     if source is not None and not source.strip():
         raise InputError("-source is empty")
     name = source or socket.gethostname()

@@ -17,9 +17,10 @@ from .. import imports
 from ..formats import AGENTS, AgentSpec
 from ..ingest import RejectLog
 from ..pipe import Counts
+from ..root import resolve_root
 from ..settings import Settings
-from .agent import RejectEcho, agent_dataset_dir, agent_settings
-from .options import handle_errors, summary
+from .agent import RejectEcho, agent_settings
+from .options import dataset_dir, handle_errors, summary
 
 
 class _Bars:
@@ -112,7 +113,7 @@ def import_tacacs_command(logs, dataset, root, timezone, year, strict) -> None:
     """
     settings = agent_settings(root, timezone)
     files = imports.tacacs_files(logs)
-    run_import(AGENTS["tacacs"], files, settings, agent_dataset_dir(root, dataset), year, strict)
+    run_import(AGENTS["tacacs"], files, settings, dataset_dir(resolve_root(root), dataset), year, strict)
 
 
 @click.command("callbuilder")
@@ -133,7 +134,7 @@ def import_callbuilder_command(month, year, logs, dataset, root, timezone, stric
     mm, yyyy = imports.parse_masks(month, year)
     settings = agent_settings(root, timezone)
     files = imports.callbuilder_files(logs, mm, yyyy)
-    run_import(AGENTS["callbuilder"], files, settings, agent_dataset_dir(root, dataset), None,
+    run_import(AGENTS["callbuilder"], files, settings, dataset_dir(resolve_root(root), dataset), None,
                strict)
 
 
