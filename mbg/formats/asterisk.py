@@ -25,7 +25,7 @@ import csv
 import datetime as dt
 import json
 
-from .base import CACHE_LIMIT, IGNORED, MAX_LINE, Item, Rejection, duration_error
+from .base import CACHE_LIMIT, IGNORED, Item, Rejection, check_line, duration_error
 from .clock import seconds_of_day
 
 COLUMNS = (
@@ -72,14 +72,9 @@ def parse_asterisk_line(line: bytes, source: str) -> Item:
     """
     raw = line
     line = line.rstrip(b"\r\n")
-    if len(line) > MAX_LINE:
-        return Rejection(f"line longer than {MAX_LINE} bytes", raw)
-    if b"\x00" in line:
-        return Rejection("NUL byte in line", raw)
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return Rejection(f"not UTF-8 (byte {e.start + 1})", raw)
+    text = check_line(line)
+    if type(text) is Rejection:
+        return Rejection(text.reason, raw)
     if not text:
         return IGNORED
     try:

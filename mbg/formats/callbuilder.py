@@ -28,6 +28,7 @@ import datetime as dt
 import json
 
 from .base import CACHE_LIMIT, IGNORED, MAX_LINE, Item, Rejection, check_line, duration_error
+from .clock import seconds_of_day
 
 # 'DD-MM-YY' -> 'YYYY-MM-DD', for the valid dates seen (at most CACHE_LIMIT).
 _DATES: dict[str, str] = {}
@@ -51,21 +52,13 @@ def _check_date(token: str) -> str:
 
 
 def _time_ok(token: str) -> bool:
+    """A valid HH:MM:SS, remembered (86,400 at most) so that the next is one set lookup."""
     if token in _TIMES:
         return True
-    if (
-        len(token) == 8
-        and token[2] == ":"
-        and token[5] == ":"
-        and (token[0:2] + token[3:5] + token[6:8]).isdigit()
-        and (token[0:2] + token[3:5] + token[6:8]).isascii()
-        and int(token[0:2]) < 24
-        and int(token[3:5]) < 60
-        and int(token[6:8]) < 60
-    ):
-        _TIMES.add(token)
-        return True
-    return False
+    if seconds_of_day(token) is None:
+        return False
+    _TIMES.add(token)
+    return True
 
 
 def _extra(cgpn_out: str, cdpn_out: str, cause: str) -> str:
