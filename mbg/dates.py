@@ -43,7 +43,3 @@ def next_month(month: dt.date) -> dt.date:
     """The first day of the month after ``month``."""
     return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
-
-def month_key(calldate: str) -> str:
-    """The dataset name part of a calldate: '2009-10-31 23:59:59' -> '2009-10-01'."""
-    return calldate[:8] + "01"

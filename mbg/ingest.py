@@ -205,7 +205,6 @@ class RejectLog:
         self.folder = Path(dataset_dir) / "reject"
         self.agent = agent
         self.count = 0  # lines written to the file
-        self.lost = 0  # lines that could not be written (given to on_lost)
         self.on_lost = on_lost or _to_stderr
         self._file = None
         self._day: dt.date | None = None
@@ -236,7 +235,6 @@ class RejectLog:
 
     def _lose(self, error: OSError, text: str) -> None:
         self._drop_file()
-        self.lost += 1
         self.on_lost(f"reject file {self.path()} not written ({error.strerror or error}); "
                      f"rejected line: {text}")
 

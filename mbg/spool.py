@@ -269,8 +269,6 @@ class PortBuffer:
         batch.segment, batch.spooled = path, True
         return True
 
-    def buffered_bytes(self) -> int:
-        return sum(len(c) for c in self.chunks) + len(self.tail)
 
 
 def remove_segment(path: Path | None) -> None:

@@ -100,9 +100,6 @@ class Rate:
         return round_fraction(self.fee_n + charged_seconds * self.price_n, self.denominator,
                               self.rounding)
 
-    def exact_amount(self, charged_seconds: int) -> tuple[int, int]:
-        """The unrounded amount in minor units as (numerator, denominator), for explain."""
-        return self.fee_n + charged_seconds * self.price_n, self.denominator
 
 
 def billed_seconds(billsec: int, rate: Rate) -> int:
