@@ -108,6 +108,8 @@ def explain_call(conn: apsw.Connection, ref: Reference, call_id: int, decimals: 
     else:
         outcome = rules.apply(call_dict(row))
         out.append(f"1. normalize: rules fired: {', '.join(outcome.fired) or 'none'}")
+        for name in outcome.fired:
+            out.append(f"   {name}: {rules.describe(name)}")
         if outcome.skipped:
             out.append(f"   skipped by rule {outcome.skipped}: unrated 'skipped: {outcome.skipped}'")
             return out + _stored(stored_costs, stored_unrated, decimals)

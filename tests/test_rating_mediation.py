@@ -104,6 +104,7 @@ def test_commands_apply_etc_mediation_toml_and_a_force_run_follows_edits(tmp_pat
     explained = mbg("explain", "2009-10", call_id, "--root", root)
     assert explained.exit_code == 0, explained.output
     assert "local_dst" in explained.output and "78121234567" in explained.output
+    assert "   local_dst: prepend dst value city when len(dst) == 7" in explained.output
 
 
 def test_rules_option_overrides_and_a_bad_rules_file_changes_nothing(tmp_path):
