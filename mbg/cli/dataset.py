@@ -59,11 +59,16 @@ def merge_command(paths: tuple[Path, ...]) -> None:
     *sources, target = paths
     plan = ds.merge_plan(sources, target)
     # Check every source before writing anything, so bad input changes nothing.
-    totals = [ds.check_sources(group) for group, _ in plan]
+    for group, _ in plan:
+        ds.check_sources(group)
+    # Progress in bytes of the source files: known without reading a row.
+    total = sum(source.stat().st_size for group, _ in plan for source in group)
     read = stored = 0
-    with progress("merging", sum(totals)) as bar:
+    with progress("merging", total) as bar:
         for group, target_file in plan:
-            result = ds.merge_files(group, target_file, on_progress=bar.advance)
+            result = ds.merge_files(
+                group, target_file, on_progress=lambda source: bar.advance(source.stat().st_size)
+            )
             read += result.read
             stored += result.stored
             if len(plan) > 1:
