@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import urllib.parse
 from collections.abc import Iterator
 from importlib import resources
@@ -89,8 +90,30 @@ def _verify(path: Path, kind: str, app: int, version: int, objects: int) -> bool
     return False
 
 
+def set_busy_timeout(conn: apsw.Connection, timeout_ms: int) -> None:
+    """Wait up to ``timeout_ms`` for a lock, trying again every 2 ms.
+
+    SQLite's own busy timeout sleeps longer and longer, up to 100 ms between tries: a
+    writer waiting for a rating run could miss the short gaps between its batches again
+    and again. Trying every 2 ms, it gets the lock as soon as it is free.
+    """
+    deadline = 0.0
+
+    def wait(tries: int) -> bool:
+        nonlocal deadline
+        now = time.monotonic()
+        if tries == 0:
+            deadline = now + timeout_ms / 1000
+        if now >= deadline:
+            return False
+        time.sleep(0.002)
+        return True
+
+    conn.setbusyhandler(wait)
+
+
 def _configure(conn: apsw.Connection, busy_timeout_ms: int) -> None:
-    conn.setbusytimeout(busy_timeout_ms)
+    set_busy_timeout(conn, busy_timeout_ms)
     # FULL: a commit is on disk before a collector truncates its spool.
     conn.execute("PRAGMA synchronous=FULL")
 
@@ -121,7 +144,7 @@ def connect(
     if readonly:
         conn = _open(path, apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI, readonly=True)
         try:
-            conn.setbusytimeout(busy_timeout_ms)
+            set_busy_timeout(conn, busy_timeout_ms)
             if _verify(path, kind, *_identity(conn)):
                 raise NotOurFileError(f"{path}: not an mbg {kind} file (empty database)")
         except BaseException:
@@ -131,7 +154,7 @@ def connect(
 
     conn = _open(path, apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE | apsw.SQLITE_OPEN_URI)
     try:
-        conn.setbusytimeout(busy_timeout_ms)
+        set_busy_timeout(conn, busy_timeout_ms)
         is_new = _verify(path, kind, *_identity(conn))
         if is_new and not create:
             raise NotOurFileError(f"{path}: not an mbg {kind} file (empty database)")

@@ -39,6 +39,8 @@ from typing import Any
 import apsw
 
 from . import db
+from .rating_calls import PlanRegistry, cost_rows, resolve_calls, use_buckets
+from .rating_sql import SqlCosting
 from .tariffs import Reference
 
 BATCH = 100_000
@@ -53,9 +55,6 @@ INSERT_COST = ("INSERT OR REPLACE INTO telephony_cost (log_id, tariff, account, 
 INSERT_UNRATED = "INSERT OR REPLACE INTO telephony_unrated (log_id, tariff, reason) VALUES (?,?,?)"
 WRITE_COUNTER = ("INSERT OR REPLACE INTO telephony_counter (account, tariff, bucket, seconds) "
                  "VALUES (?,?,?,?)")
-
-_MISSING = object()
-
 
 @dataclass
 class RatingResult:
@@ -85,7 +84,7 @@ def call_dict(row: tuple) -> dict[str, Any]:
 def _normalized(rows: Iterable[tuple], rules, unrated: list) -> Iterator[tuple]:
     """SPEC 7.1: each answered call through the rules; skipped and invalid calls go to
     ``unrated`` and are not rated further: they come out with billsec -1, which
-    rate_calls counts as calls but neither rates nor counts as unanswered."""
+    resolve_calls neither rates nor counts as unanswered."""
     for row in rows:
         if row[6] <= 0:
             yield row[:7]
@@ -103,148 +102,6 @@ def _normalized(rows: Iterable[tuple], rules, unrated: list) -> Iterator[tuple]:
         yield (row[0], row[1], c["src"], c["dst"], c["channel"], c["dstchannel"], int(c["billsec"]))
 
 
-def _month_bounds(calldate: str) -> tuple[str, str]:
-    year, month = int(calldate[:4]), int(calldate[5:7])
-    after = f"{year + 1:04d}-01-01" if month == 12 else f"{year:04d}-{month + 1:02d}-01"
-    return f"{calldate[:7]}-01", after
-
-
-def rate_calls(rows: Iterable[tuple], ref: Reference, counters: dict[tuple[str, str, str], int],
-               unrated: list, caches: dict, tally: list[int]) -> Iterator[tuple]:
-    """Rate calls (id, calldate, src, dst, channel, dstchannel, billsec) in the order given.
-
-    Yields the telephony_cost rows, appends telephony_unrated rows to ``unrated``, advances
-    ``counters`` ((account, tariff, bucket) -> seconds used) and adds to ``tally`` =
-    [unanswered calls, cost rows, their amount]. A billsec below 0 marks a call already
-    settled by mediation: not rated, not unanswered.
-
-    A generator so that executemany writes each cost row as soon as it is made: the row is
-    freed at once and its memory reused for the next, instead of millions of tuples
-    scattered over the heap before the first is written (a third of the write time).
-
-    This is the hot loop, written for speed: the month's day-independent answers first
-    (MonthView), a cache per (number, channel, day) or (account, day) for the numbers and
-    plans that change during the month, one walk over the union of prefixes for all tariffs
-    of a call, and each rate unpacked from one tuple. It computes exactly what
-    tariffs.billed_seconds and Rate.amount say.
-    """
-    accounts = caches.setdefault("accounts", {})
-    plans = caches.setdefault("plans", {})
-    views = caches.setdefault("views", {})
-    route_cache = ref.route_cache
-    route_tariff = ref.route_tariff
-    rates_for = ref.rates_for
-    resolved_get = ref.resolved.get  # union prefix -> its rates; every prefix is there
-    prefix_lengths = ref.prefix_lengths
-    account_for = ref.account_for
-    lo = hi = ""
-    month_numbers: dict = {}
-    month_plans: dict = {}
-    unanswered = written = total = 0
-    for log_id, calldate, src, dst, channel, dstchannel, billsec in rows:
-        if billsec <= 0:
-            if billsec == 0:
-                unanswered += 1
-            continue
-        if not lo <= calldate < hi:
-            lo, hi = _month_bounds(calldate)
-            view = views.get(lo)
-            if view is None:
-                view = views[lo] = ref.month_view(lo, hi)
-            month_numbers, month_plans = view.numbers, view.plans
-        # SPEC 7.2: the account of src on the call date, else of the channel
-        account = month_numbers.get(src)
-        if not account:
-            by_src = account == ""  # src's account changes during the month
-            if not by_src:  # src has no account this month: the channel's, if any
-                account = month_numbers.get(channel)
-            if account == "":  # on the call's day; caches are small (numbers that change)
-                day = calldate[:10]
-                key = (src if by_src else "", channel, day)
-                account = accounts.get(key, _MISSING)
-                if account is _MISSING:
-                    found = account_for(src, day) if by_src else None
-                    account = accounts[key] = found or account_for(channel, day)
-        # SPEC 7.3: the plan tariffs of the account that day, plus the route tariff
-        if account is None:
-            unrated.append((log_id, "", "unknown account"))
-            names: tuple[str, ...] = ()
-            account = ""
-        else:
-            names = month_plans.get(account, ())
-            if names is None:  # the plans change during the month
-                day = calldate[:10]
-                names = plans.get((account, day))
-                if names is None:
-                    names = plans[(account, day)] = ref.plan_tariffs(account, day)
-            if not names:
-                unrated.append((log_id, "", "no tariff"))
-        route = route_cache.get(dstchannel, _MISSING)
-        if route is _MISSING:
-            route = route_tariff(dstchannel)
-        if route is not None and route not in names:
-            names = names + (route,)
-        else:  # a plan tariff that is also the route tariff is rated once, as the plan
-            route = None
-        if not names:
-            continue
-        # SPEC 7.4: the longest prefix, for every tariff of the call at once (Reference.rates_for)
-        for k in prefix_lengths:
-            found = resolved_get(dst[:k])
-            if found is not None:
-                break
-        else:
-            found = rates_for(dst)
-        for name in names:
-            hot = found[name]
-            if hot is None:
-                unrated.append((log_id, name, "no rate"))
-                continue
-            (free_seconds, first, step, bucket, bucket_size, direction, prefix,
-             fee_m, price_m, divisor, rate) = hot
-            # SPEC 7.5: billed seconds
-            if billsec <= free_seconds:
-                billed = 0
-            elif billsec <= first:
-                billed = first
-            else:
-                billed = first + -(-(billsec - first) // step) * step
-            # SPEC 7.6: the bucket pays first
-            free = 0
-            if bucket is not None and billed:
-                ckey = (account, name, bucket)
-                used = counters.get(ckey, 0)
-                free = bucket_size - used
-                if free > billed:
-                    free = billed
-                if free > 0:
-                    counters[ckey] = used + free
-                else:
-                    free = 0
-            # SPEC 7.7: connect fee + charged seconds x price / 60, rounded once
-            if divisor:
-                amount = (fee_m + (billed - free) * price_m) // divisor
-            else:
-                amount = rate.amount(billed - free)
-            written += 1
-            total += amount
-            yield (log_id, name, account, direction, prefix, dst, billed, free, amount,
-                   "route" if name == route else "plan")
-    tally[0] += unanswered
-    tally[1] += written
-    tally[2] += total
-
-
-def _store(conn: apsw.Connection, costs: Iterable[tuple], unrated: list, counters: dict,
-           before: dict, tally: list[int]) -> RatingResult:
-    conn.executemany(INSERT_COST, costs)  # runs the rating loop: costs is its generator
-    conn.executemany(INSERT_UNRATED, unrated)
-    conn.executemany(WRITE_COUNTER, [(*k, v) for k, v in counters.items() if before.get(k) != v])
-    result = RatingResult(unanswered=tally[0], costs=tally[1], amount=tally[2])
-    result.unrated.update(u[2] for u in unrated)
-    return result
-
-
 @contextlib.contextmanager
 def _no_gc() -> Iterator[None]:
     """The cycle collector off for a run: the rows read, the cost rows and the caches are
@@ -259,35 +116,50 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _rate_chunk(conn, rows: list, ref, counters, before, rules, caches) -> RatingResult:
-    """Rate ``rows`` and write the results as it goes (force: inside its transaction)."""
-    unrated: list = []
-    tally = [0, 0, 0]
-    source = _normalized(rows, rules, unrated) if rules is not None else rows
-    costs = rate_calls(source, ref, counters, unrated, caches, tally)
-    result = _store(conn, costs, unrated, counters, before, tally)
-    result.calls = len(rows)
-    return result
-
-
 @dataclass
 class _Batch:
-    """One batch of an incremental run, rated in memory, not yet written."""
-    rows: list
-    before: dict           # the counters it started from
-    counters: dict         # the counters after it
-    costs: list
-    unrated: list
-    tally: list
+    """One batch of calls, resolved (rating_calls.resolve_calls) but not priced yet."""
+    rows: list             # the calls read, in rating order
+    calls: list            # the resolved calls with something to price
+    with_buckets: list     # positions in calls of those with a bucket in their plan
+    unrated: list          # telephony_unrated rows
+    tally: list            # [unanswered, -, -, longest billsec]
+    registry: PlanRegistry
 
 
-def _rate_in_memory(rows: list, counters: dict, ref, rules, caches) -> _Batch:
+def _resolve(rows: list, ref: Reference, rules, caches: dict) -> _Batch:
+    """Step one of rating a batch, in Python and without touching the database."""
     unrated: list = []
-    tally = [0, 0, 0]
-    after = dict(counters)
+    tally = [0, 0, 0, 0]
+    registry = caches.setdefault("registry", PlanRegistry())
+    with_buckets: list = []
     source = _normalized(rows, rules, unrated) if rules is not None else rows
-    costs = list(rate_calls(source, ref, after, unrated, caches, tally))
-    return _Batch(rows, counters, after, costs, unrated, tally)
+    calls = resolve_calls(source, ref, registry, unrated, caches, tally, with_buckets)
+    return _Batch(rows, calls, with_buckets, unrated, tally, registry)
+
+
+def _store(conn: apsw.Connection, batch: _Batch, caches: dict) -> RatingResult:
+    """Step two, inside the caller's write transaction: the buckets from the counters as
+    they are now, then the costs, unrated reasons and counters. SQLite prices the batch
+    (rating_sql) unless a number is too large for its 64-bit integers; then Python does
+    (rating_calls.cost_rows), with the same result."""
+    counters = _read_counters(conn)
+    before = dict(counters)
+    taken = use_buckets(batch.calls, batch.with_buckets, batch.registry, counters)
+    costing = caches.get("sql")
+    if costing is None or costing.conn is not conn:
+        costing = caches["sql"] = SqlCosting(conn)
+    priced = costing.write(batch.calls, batch.registry, batch.tally[3], taken)
+    if priced is None:
+        tally = [0, 0, 0]
+        conn.executemany(INSERT_COST, cost_rows(batch.calls, batch.registry, taken, tally))
+        priced = tally[1], tally[2]
+    conn.executemany(WRITE_COUNTER, [(*k, v) for k, v in counters.items() if before.get(k) != v])
+    conn.executemany(INSERT_UNRATED, batch.unrated)
+    result = RatingResult(calls=len(batch.rows), unanswered=batch.tally[0], costs=priced[0],
+                          amount=priced[1])
+    result.unrated.update(u[2] for u in batch.unrated)
+    return result
 
 
 def _read_counters(conn: apsw.Connection) -> dict[tuple[str, str, str], int]:
@@ -309,27 +181,25 @@ def rate_month(conn: apsw.Connection, ref: Reference, rules=None, batch_size: in
                on_progress: Callable[[int], None] | None = None) -> RatingResult:
     """Rate the new calls of a dataset, oldest first, one write transaction per batch.
 
-    Each batch is rated with no lock held, from one read snapshot of the first new calls
-    and the counters. Then a write transaction checks that the snapshot still holds (the
-    new calls up to the last one read are exactly those rated, so no other run rated them
-    and no late call slipped in before them, and the counters are unchanged) and writes
-    the results; if anything changed, it reads and rates the batch again inside the lock.
-    Either way a call is rated once, from the counters left by the calls before it. The
-    write lock is held only for the writing, and a collector waiting for it gets it while
-    the next batch is being rated (its busy handler polls at least every 100 ms).
+    Each batch is read in one snapshot and resolved (accounts, tariffs, rates) with no
+    lock held. Then a write transaction checks that the snapshot still holds (the new calls
+    up to the last one read are exactly those resolved, so no other run rated them and no
+    late call slipped in before them), resolving the batch again inside the lock if not,
+    and prices and writes it from the counters as they are in that transaction. Either way
+    a call is rated once, after the calls before it. The write lock is held only for the
+    pricing and writing, and a collector waiting for it gets it while the next batch is
+    being resolved (db.set_busy_timeout tries every 2 ms).
     """
     total = RatingResult()
-    caches: dict = {}
+    caches: dict = {"sql": SqlCosting(conn)}
     select = (SELECT_CALLS_FULL if rules is not None else SELECT_CALLS) + \
         " WHERE is_new = 1 ORDER BY calldate, id LIMIT ?"
     with _no_gc():
         while True:
-            with db.read_transaction(conn):
-                rows = conn.execute(select, (batch_size,)).fetchall()
-                counters = _read_counters(conn) if rows else {}
+            rows = conn.execute(select, (batch_size,)).fetchall()
             if not rows:
                 break
-            batch = _rate_in_memory(rows, counters, ref, rules, caches)
+            batch = _resolve(rows, ref, rules, caches)
             done = _write_batch(conn, batch, select, batch_size, ref, rules, caches, total)
             if on_progress:
                 on_progress(done)
@@ -345,15 +215,13 @@ def _write_batch(conn, batch: _Batch, select, batch_size, ref, rules, caches,
         last = batch.rows[-1]
         ids = [r[0] for r in conn.execute(f"SELECT id FROM telephony_log {NEW_UP_TO} "
                                           "ORDER BY calldate, id", (last[1], last[0]))]
-        if ids != [r[0] for r in batch.rows] or _read_counters(conn) != batch.before:
+        if ids != [r[0] for r in batch.rows]:
             rows = conn.execute(select, (batch_size,)).fetchall()  # changed: again, locked
             if not rows:
                 return 0
-            batch = _rate_in_memory(rows, _read_counters(conn), ref, rules, caches)
+            batch = _resolve(rows, ref, rules, caches)
             last = rows[-1]
-        result = _store(conn, batch.costs, batch.unrated, batch.counters, batch.before,
-                        batch.tally)
-        result.calls = len(batch.rows)
+        result = _store(conn, batch, caches)
         conn.execute(f"UPDATE telephony_log SET is_new = 0 {NEW_UP_TO}", (last[1], last[0]))
     total.add(result)
     return len(batch.rows)
@@ -363,8 +231,7 @@ def force_month(conn: apsw.Connection, ref: Reference, rules=None, chunk_size: i
                 on_progress: Callable[[int], None] | None = None) -> RatingResult:
     """Delete the month's results and rate every call again, in one transaction."""
     total = RatingResult()
-    caches: dict = {}
-    counters: dict = {}
+    caches: dict = {"sql": SqlCosting(conn)}
     select = (SELECT_CALLS_FULL if rules is not None else SELECT_CALLS) + " ORDER BY calldate, id"
     with _no_gc(), db.write_transaction(conn):
         conn.execute("DELETE FROM telephony_cost")
@@ -375,8 +242,7 @@ def force_month(conn: apsw.Connection, ref: Reference, rules=None, chunk_size: i
             rows = list(itertools.islice(cursor, chunk_size))
             if not rows:
                 break
-            before = dict(counters)
-            total.add(_rate_chunk(conn, rows, ref, counters, before, rules, caches))
+            total.add(_store(conn, _resolve(rows, ref, rules, caches), caches))
             if on_progress:
                 on_progress(len(rows))
         conn.execute("UPDATE telephony_log SET is_new = 0 WHERE is_new = 1")

@@ -137,6 +137,7 @@ class _LazyRates(dict):
     def __init__(self, tariffs: dict[str, Tariff], prefix: str | None) -> None:
         super().__init__()
         self.tariffs, self.prefix = tariffs, prefix
+        self.plans: dict = {}  # rating_calls: route tariff -> plan tariffs -> Plan
 
     def __missing__(self, name: str) -> Rate | None:
         tariff = self.tariffs.get(name)

@@ -1,12 +1,12 @@
-"""Incremental batches are rated from a read snapshot, outside the write lock; the write
-transaction must notice when the snapshot no longer holds and rate the batch again, so
-that the result is exactly the force result (the canonical one)."""
+"""Incremental batches are resolved from a read snapshot, outside the write lock; the write
+transaction must notice when the snapshot no longer holds and resolve the batch again, and
+price it from the counters as they are then, so that the result is exactly the force result
+(the canonical one)."""
 
 from __future__ import annotations
 
 from mbg import db
-from mbg.rating import _rate_in_memory, _read_counters, _write_batch, RatingResult, SELECT_CALLS, \
-    force_month, rate_month
+from mbg.rating import _resolve, _write_batch, RatingResult, SELECT_CALLS, force_month, rate_month
 from mbg.tariffs import load_reference
 
 from .rating_helpers import add_calls, call, results, setup_root
@@ -30,7 +30,7 @@ def _reference(root):
 
 def _snapshot(conn, ref, size):
     rows = conn.execute(SELECT_NEW, (size,)).fetchall()
-    return _rate_in_memory(rows, _read_counters(conn), ref, None, {})
+    return _resolve(rows, ref, None, {})
 
 
 def _force_results(path, ref):

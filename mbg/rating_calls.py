@@ -1,0 +1,224 @@
+"""What each call is rated under (SPEC 7.2-7.4), and the Python arithmetic of 7.5-7.7.
+
+Rating is two steps. ``resolve_calls`` does the per-call work in Python: the account of
+the call, its plan tariffs and route tariff, and for each of them the rate of the longest
+prefix of the called number. The answer is a *plan*: the tuple of (tariff, role, rate)
+under which the call is priced, numbered once per distinct (longest union prefix, plan
+tariffs, route tariff) in a ``PlanRegistry``. So each call comes out as one short row
+``(log_id, account, number, billsec, plan)``, however many tariffs it has.
+
+The per-tariff arithmetic (billed seconds, bucket, amount) is then done for all rows of a
+batch at once by SQLite (mbg.rating_sql), or here by ``cost_rows``, the plain-Python
+definition kept for what SQL cannot do exactly (rates or calls so large that the integer
+arithmetic would not fit in 64 bits; see rating_sql.sql_can_price). Both give the same
+rows: tests rate the same calls both ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .tariffs import Rate, Reference, billed_seconds
+
+_MISSING = object()
+
+
+@dataclass
+class Plan:
+    """The tariffs one call is priced under: (tariff, role, Rate.hot) in rating order,
+    the tariffs of the call that have no rate for its number, and (position in rated,
+    tariff, Rate) of the rates that draw on a bucket."""
+
+    plan_id: int
+    rated: tuple[tuple[str, str, tuple], ...]
+    missing: tuple[str, ...]
+    buckets: tuple[tuple[int, str, Rate], ...]
+
+
+@dataclass
+class PlanRegistry:
+    """Every plan made in one run, by number (the plan column of a resolved call)."""
+
+    plans: list[Plan] = field(default_factory=list)
+    # union prefix -> route tariff -> plan tariffs -> Plan (three lookups, no allocation)
+    index: dict = field(default_factory=dict)
+
+    def plan_for(self, found: dict, names: tuple[str, ...], route: str | None) -> Plan:
+        """The plan of plan tariffs ``names`` plus ``route`` under the rates ``found``
+        (Reference.rates_for of the number). A plan tariff that is also the route tariff is
+        rated once, as the plan."""
+        all_names = names + (route,) if route is not None and route not in names else names
+        rated, missing = [], []
+        for name in all_names:
+            hot = found[name]
+            if hot is None:
+                missing.append(name)
+            else:
+                rated.append((name, "route" if name == route and name not in names else "plan",
+                              hot))
+        buckets = tuple((pos, name, hot[10]) for pos, (name, _, hot) in enumerate(rated)
+                        if hot[3] is not None)
+        plan = Plan(len(self.plans), tuple(rated), tuple(missing), buckets)
+        self.plans.append(plan)
+        return plan
+
+
+def _month_bounds(calldate: str) -> tuple[str, str]:
+    year, month = int(calldate[:4]), int(calldate[5:7])
+    after = f"{year + 1:04d}-01-01" if month == 12 else f"{year:04d}-{month + 1:02d}-01"
+    return f"{calldate[:7]}-01", after
+
+
+def resolve_calls(rows: Iterable[tuple], ref: Reference, registry: PlanRegistry,
+                  unrated: list, caches: dict, tally: list[int],
+                  with_buckets: list[int]) -> list[tuple]:
+    """Calls (id, calldate, src, dst, channel, dstchannel, billsec), in rating order, as
+    rows (log_id, account, number, billsec, plan) of the calls with something to price.
+
+    Appends the unrated rows ('unknown account', 'no tariff', 'no rate') to ``unrated``
+    and the positions in the result of the calls whose plan has a bucket to
+    ``with_buckets``, adds unanswered calls to tally[0] and sets tally[3] to the largest
+    billsec seen. A billsec below 0 marks a call settled by mediation: neither rated nor
+    unanswered.
+
+    This is the hot loop, written for speed: the month's day-independent answers first
+    (MonthView), a cache per (number, channel, day) or (account, day) for the numbers and
+    plans that change during the month, one walk over the union of prefixes for all tariffs
+    of a call, and one registry lookup for its plan.
+    """
+    accounts = caches.setdefault("accounts", {})
+    day_plans = caches.setdefault("plans", {})
+    views = caches.setdefault("views", {})
+    route_cache = ref.route_cache
+    route_tariff = ref.route_tariff
+    rates_for = ref.rates_for
+    resolved_get = ref.resolved.get  # union prefix -> its rates; every prefix is there
+    prefix_lengths = ref.prefix_lengths
+    account_for = ref.account_for
+    index = registry.index
+    plan_for = registry.plan_for
+    out: list[tuple] = []
+    append = out.append
+    lo = hi = ""
+    month_numbers: dict = {}
+    month_plans: dict = {}
+    unanswered = 0
+    longest = tally[3]
+    for log_id, calldate, src, dst, channel, dstchannel, billsec in rows:
+        if billsec <= 0:
+            if billsec == 0:
+                unanswered += 1
+            continue
+        if billsec > longest:
+            longest = billsec
+        if not lo <= calldate < hi:
+            lo, hi = _month_bounds(calldate)
+            view = views.get(lo)
+            if view is None:
+                view = views[lo] = ref.month_view(lo, hi)
+            month_numbers, month_plans = view.numbers, view.plans
+        # SPEC 7.2: the account of src on the call date, else of the channel
+        account = month_numbers.get(src)
+        if not account:
+            by_src = account == ""  # src's account changes during the month
+            if not by_src:  # src has no account this month: the channel's, if any
+                account = month_numbers.get(channel)
+            if account == "":  # on the call's day; caches are small (numbers that change)
+                day = calldate[:10]
+                key = (src if by_src else "", channel, day)
+                account = accounts.get(key, _MISSING)
+                if account is _MISSING:
+                    found = account_for(src, day) if by_src else None
+                    account = accounts[key] = found or account_for(channel, day)
+        # SPEC 7.3: the plan tariffs of the account that day, plus the route tariff
+        if account is None:
+            unrated.append((log_id, "", "unknown account"))
+            names: tuple[str, ...] = ()
+            account = ""
+        else:
+            names = month_plans.get(account, ())
+            if names is None:  # the plans change during the month
+                day = calldate[:10]
+                names = day_plans.get((account, day))
+                if names is None:
+                    names = day_plans[(account, day)] = ref.plan_tariffs(account, day)
+            if not names:
+                unrated.append((log_id, "", "no tariff"))
+        route = route_cache.get(dstchannel, _MISSING)
+        if route is _MISSING:
+            route = route_tariff(dstchannel)
+        if not names and route is None:
+            continue
+        # SPEC 7.4: the longest prefix, for every tariff of the call at once (Reference.rates_for)
+        for k in prefix_lengths:
+            found = resolved_get(dst[:k])
+            if found is not None:
+                break
+        else:
+            found = rates_for(dst)
+        by_route = index.get(found.prefix)
+        if by_route is None:
+            by_route = index[found.prefix] = {}
+        by_names = by_route.get(route)
+        if by_names is None:
+            by_names = by_route[route] = {}
+        plan = by_names.get(names)
+        if plan is None:
+            plan = by_names[names] = plan_for(found, names, route)
+        if plan.missing:
+            for name in plan.missing:
+                unrated.append((log_id, name, "no rate"))
+        if plan.rated:
+            if plan.buckets:
+                with_buckets.append(len(out))
+            append((log_id, account, dst, billsec, plan.plan_id))
+    tally[0] += unanswered
+    tally[3] = longest
+    return out
+
+
+def use_buckets(calls: list[tuple], with_buckets: list[int], registry: PlanRegistry,
+                counters: dict[tuple[str, str, str], int]) -> list[tuple[int, int, int]]:
+    """SPEC 7.6 for the calls at positions ``with_buckets`` of ``calls``, in order: each
+    takes what its bucket has left, up to its billed seconds. Advances ``counters``
+    ((account, tariff, bucket) -> seconds used) and returns (position, position of the
+    rate in its plan, seconds) where a call takes some. A used-up bucket costs one lookup."""
+    plans = registry.plans
+    taken = []
+    for i in with_buckets:
+        _, account, _, billsec, plan_id = calls[i]
+        for pos, name, rate in plans[plan_id].buckets:
+            key = (account, name, rate.bucket)
+            used = counters.get(key, 0)
+            left = rate.bucket_size - used
+            if left <= 0:
+                continue
+            billed = billed_seconds(billsec, rate)
+            if billed:
+                free = billed if billed < left else left
+                counters[key] = used + free
+                taken.append((i, pos, free))
+    return taken
+
+
+def cost_rows(calls: list[tuple], registry: PlanRegistry, taken: list[tuple[int, int, int]],
+              tally: list[int]) -> Iterator[tuple]:
+    """The telephony_cost rows of resolved calls, in order: SPEC 7.5 and 7.7 in Python,
+    with the bucket seconds ``taken`` (use_buckets). Adds to tally[1] the rows and to
+    tally[2] their amount. A generator, so executemany writes each row as it is made."""
+    plans = registry.plans
+    free_of = {(i, pos): free for i, pos, free in taken}
+    written = total = 0
+    for i, (log_id, account, dst, billsec, plan_id) in enumerate(calls):
+        for pos, (name, role, hot) in enumerate(plans[plan_id].rated):
+            rate = hot[10]
+            billed = billed_seconds(billsec, rate)
+            free = free_of.get((i, pos), 0)
+            amount = rate.amount(billed - free)
+            written += 1
+            total += amount
+            yield (log_id, name, account, rate.direction, rate.prefix, dst, billed, free, amount,
+                   role)
+    tally[1] += written
+    tally[2] += total

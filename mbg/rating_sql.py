@@ -1,0 +1,153 @@
+"""SPEC 7.5-7.7 for a whole batch of resolved calls at once, inside SQLite.
+
+Binding the ten values of a cost row from Python costs more than SQLite's own work of
+storing it, and there are two or three cost rows per call. So rating binds one short row
+per call (mbg.rating_calls.resolve_calls) into a temporary table, and one INSERT...SELECT
+joins it with the plans and rates of the run and writes every cost row:
+
+- billed seconds (7.5) is a CASE on the rate's free seconds and increments;
+- the bucket seconds (7.6) come from rating_calls.use_buckets (in Python, as they depend
+  on the calls before; once a bucket is used up that is one lookup per call);
+- the amount (7.7) is one integer floor division by the rate's divisor (tariffs.Rate._make_hot
+  turns down, up and half-up rounding into one), or for half-even the quotient plus the
+  rounding of the remainder.
+
+Integer arithmetic in SQLite is 64-bit and turns into floating point on overflow, so a
+batch is priced here only when every number fits (``sql_can_price``): rates whose
+numerators times 10**9 seconds stay below 2**63, and calls of at most 10**9 seconds
+(31 years). Anything else is priced by rating_calls.cost_rows, exact at any size.
+"""
+
+from __future__ import annotations
+
+import apsw
+
+from .rating_calls import PlanRegistry
+from .tariffs import Rate
+
+MAX_BILLSEC = 10**9
+_INT64 = 2**63 - 1
+
+_TEMP_TABLES = (
+    # one row per rate used by a plan of the run
+    "CREATE TEMP TABLE IF NOT EXISTS rating_rates (rate INTEGER PRIMARY KEY, tariff TEXT, "
+    "direction TEXT, prefix TEXT, free_seconds INTEGER, first INTEGER, step INTEGER, "
+    "fee INTEGER, price INTEGER, divisor INTEGER, denominator INTEGER)",
+    # plan -> its rates in order, with the role; bucket: the rate draws on a bucket
+    "CREATE TEMP TABLE IF NOT EXISTS rating_plans (plan INTEGER, pos INTEGER, rate INTEGER, "
+    "role TEXT, bucket INTEGER, PRIMARY KEY (plan, pos)) WITHOUT ROWID",
+    # the batch: seq is the rating order, 1 for the first call (the table is emptied first)
+    "CREATE TEMP TABLE IF NOT EXISTS rating_calls (seq INTEGER PRIMARY KEY, log_id INTEGER, "
+    "account TEXT, number TEXT, billsec INTEGER, plan INTEGER)",
+    # seconds a call takes from the bucket of the rate at position pos of its plan
+    "CREATE TEMP TABLE IF NOT EXISTS rating_free (seq INTEGER, pos INTEGER, free INTEGER, "
+    "PRIMARY KEY (seq, pos)) WITHOUT ROWID",
+)
+
+_BILLED = ("CASE WHEN c.billsec <= r.free_seconds THEN 0 WHEN c.billsec <= r.first THEN r.first "
+           "ELSE r.first + (c.billsec - r.first + r.step - 1) / r.step * r.step END")
+
+# In the batch's order (CROSS JOIN fixes the join order: cost rows are appended in log_id
+# order). n = fee + charged * price; half-even (divisor 0): n / d, plus 1 above the half,
+# and at the half only when the quotient is odd. A plain INSERT: a cost row of a call
+# being rated exists only if someone set is_new back by hand (see write).
+_COSTS = f"""
+INSERT INTO main.telephony_cost (log_id, tariff, account, direction, prefix, number,
+  seconds, bucket_seconds, amount, role)
+SELECT log_id, tariff, account, direction, prefix, number, billed, free,
+  CASE WHEN divisor THEN (fee + (billed - free) * price) / divisor
+  ELSE (fee + (billed - free) * price) / denominator
+       + CASE WHEN 2 * ((fee + (billed - free) * price) % denominator) > denominator THEN 1
+              WHEN 2 * ((fee + (billed - free) * price) % denominator) < denominator THEN 0
+              ELSE ((fee + (billed - free) * price) / denominator) & 1 END
+  END, role
+FROM (SELECT c.log_id, r.tariff, c.account, r.direction, r.prefix, c.number, k.role, r.fee,
+             r.price, r.divisor, r.denominator, {_BILLED} AS billed,
+             CASE WHEN k.bucket THEN coalesce((SELECT f.free FROM temp.rating_free f
+                                               WHERE f.seq = c.seq AND f.pos = k.pos), 0)
+                  ELSE 0 END AS free
+      FROM temp.rating_calls c
+      CROSS JOIN temp.rating_plans k ON k.plan = c.plan
+      CROSS JOIN temp.rating_rates r ON r.rate = k.rate)
+"""
+
+# The amount of the cost rows just written (RETURNING would cost more than this lookup)
+_BATCH_AMOUNT = ("SELECT coalesce(sum(t.amount), 0) FROM temp.rating_calls c "
+                 "CROSS JOIN main.telephony_cost t ON t.log_id = c.log_id")
+
+
+def rate_fits(rate: Rate) -> bool:
+    """Whether every amount of this rate, for calls up to MAX_BILLSEC, fits in 64 bits."""
+    fee, price, divisor = rate.hot[7], rate.hot[8], rate.hot[9] or rate.denominator
+    longest = MAX_BILLSEC + rate.first + rate.next
+    return fee + longest * price <= _INT64 and 2 * (fee + longest * price) <= _INT64 \
+        and divisor <= _INT64 and longest <= _INT64
+
+
+class SqlCosting:
+    """The temporary tables of one connection and what of a PlanRegistry is in them."""
+
+    def __init__(self, conn: apsw.Connection) -> None:
+        self.conn = conn
+        # A batch's temp tables are a few MB: in the temp cache, never written to a file
+        conn.execute("PRAGMA temp.cache_size = -65536")
+        for sql in _TEMP_TABLES:
+            conn.execute(sql)
+        self.registry: PlanRegistry | None = None
+        self.plans_sent = 0
+        self.rate_ids: dict[Rate, int] = {}
+        self.fits = True  # every rate sent so far fits (rate_fits)
+
+    def _send_plans(self, registry: PlanRegistry) -> bool:
+        """Copy the plans (and their rates) made since the last batch into the temp tables.
+        False, and nothing sent, if a rate does not fit: from then on Python prices."""
+        conn = self.conn
+        if registry is not self.registry:  # another run's plans: start again
+            conn.execute("DELETE FROM temp.rating_rates")
+            conn.execute("DELETE FROM temp.rating_plans")
+            self.registry, self.plans_sent, self.rate_ids = registry, 0, {}
+            self.fits = True
+        new = registry.plans[self.plans_sent:]
+        self.fits = self.fits and all(rate_fits(hot[10]) for plan in new for _, _, hot in plan.rated)
+        if not self.fits:
+            return False
+        rates, plans = [], []
+        for plan in new:
+            for pos, (_, role, hot) in enumerate(plan.rated):
+                rate = hot[10]
+                rate_id = self.rate_ids.get(rate)
+                if rate_id is None:
+                    rate_id = self.rate_ids[rate] = len(self.rate_ids)
+                    rates.append((rate_id, rate.tariff, rate.direction, rate.prefix,
+                                  rate.free_seconds, rate.first, rate.next, hot[7], hot[8],
+                                  hot[9], rate.denominator))
+                plans.append((plan.plan_id, pos, rate_id, role, rate.bucket is not None))
+        self.plans_sent = len(registry.plans)
+        conn.executemany("INSERT INTO temp.rating_rates VALUES (?,?,?,?,?,?,?,?,?,?,?)", rates)
+        conn.executemany("INSERT INTO temp.rating_plans VALUES (?,?,?,?,?)", plans)
+        return True
+
+    def write(self, calls: list[tuple], registry: PlanRegistry, longest_billsec: int,
+              taken: list[tuple[int, int, int]]) -> tuple[int, int] | None:
+        """Price resolved calls with the bucket seconds ``taken`` (rating_calls.use_buckets)
+        and write their cost rows, inside the caller's write transaction: (cost rows, their
+        amount). None, with nothing written, when a number is too large for SQLite's
+        integers (see the module docstring)."""
+        conn = self.conn
+        if longest_billsec > MAX_BILLSEC or not self._send_plans(registry):
+            return None
+        conn.execute("DELETE FROM temp.rating_calls")
+        conn.execute("DELETE FROM temp.rating_free")
+        conn.executemany("INSERT INTO temp.rating_calls (log_id, account, number, billsec, plan) "
+                         "VALUES (?,?,?,?,?)", calls)
+        conn.executemany("INSERT INTO temp.rating_free VALUES (?,?,?)",
+                         [(i + 1, pos, free) for i, pos, free in taken])
+        try:
+            conn.execute(_COSTS)
+        except apsw.ConstraintError:  # old rows of these calls (see _COSTS): replaced
+            conn.execute("DELETE FROM main.telephony_cost WHERE log_id IN "
+                         "(SELECT log_id FROM temp.rating_calls)")
+            conn.execute(_COSTS)
+        rows = conn.changes()
+        total = conn.execute(_BATCH_AMOUNT).fetchall()[0][0]
+        return rows, total

@@ -1,0 +1,106 @@
+"""SQLite prices a batch (mbg.rating_sql) unless a number of it does not fit in 64 bits;
+then Python does (mbg.rating_calls.cost_rows). Both must give the very same rows, and a
+run may switch between them from one batch to the next."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from decimal import ROUND_HALF_UP, Decimal
+
+from mbg import db
+from mbg.rating import force_month, rate_month
+from mbg.rating_sql import MAX_BILLSEC
+from mbg.tariffs import load_reference
+
+from .rating_helpers import add_calls, amounts, call, costs, mbg, query, results, setup_root
+from .test_rating_runs import REFERENCE, random_calls
+
+HUGE = 2 * MAX_BILLSEC  # seconds: only Python prices a batch with this call
+
+
+def _reference(root):
+    conn = db.connect(root / "data" / "billing.db", "billing", readonly=True)
+    try:
+        return load_reference(conn, 2, "half-up")
+    finally:
+        conn.close()
+
+
+def _force(path, ref, chunk_size):
+    conn = db.connect(path, "dataset")
+    try:
+        return force_month(conn, ref, chunk_size=chunk_size)
+    finally:
+        conn.close()
+
+
+def test_sql_and_python_pricing_give_the_same_rows(tmp_path):
+    root = setup_root(tmp_path / "r", **REFERENCE)
+    calls = random_calls(3000, seed=11)
+    # the last call of the month is too long for SQLite's integers; known number, city rate
+    calls.append(call("2009-10-31 23:59:59", "495000001", "7495000", HUGE, "huge"))
+    path = add_calls(root, calls)
+    ref = _reference(root)
+    # one chunk: the huge call is in it, Python prices all 3001 calls
+    everything_python = _force(path, ref, chunk_size=5000)
+    python_rows = results(path)
+    # chunks of 3000 and 1: SQLite prices the first chunk, Python the huge call alone
+    mostly_sql = _force(path, ref, chunk_size=3000)
+    assert results(path) == python_rows
+    assert (mostly_sql.costs, mostly_sql.amount) == (everything_python.costs,
+                                                     everything_python.amount)
+    assert python_rows[2] and any(0 < r[10] < r[9] for r in python_rows[0])  # buckets in use
+    # incremental batches, SQLite until the last one, give the force result too
+    with sqlite3.connect(path) as con:
+        con.execute("DELETE FROM telephony_cost")
+        con.execute("DELETE FROM telephony_unrated")
+        con.execute("DELETE FROM telephony_counter")
+        con.execute("UPDATE telephony_log SET is_new = 1")
+    con.close()
+    conn = db.connect(path, "dataset")
+    rate_month(conn, ref, batch_size=97)
+    conn.close()
+    assert results(path) == python_rows
+    # the huge call: whole minutes at 0.45, no route; A1's bucket was used up before it
+    billed = -(-HUGE // 60) * 60
+    assert costs(path)["huge"] == [("T", "A1", "7495", "7495000", billed, 0, 45 * billed // 60)]
+
+
+def test_rates_too_large_for_64_bits_are_priced_exactly(tmp_path):
+    price, fee = "987654321.1234", "0.37"
+    root = setup_root(tmp_path / "r", accounts="A1,x", numbers="111,A1,2009-01-01,",
+                      tariffs=f"T,,,0.60,1,1,,,\nT,9,,{price},1,1,{fee},,",
+                      services="phone,,,,T", subscriptions="A1,phone,2009-01-01,")
+    rng = random.Random(5)
+    calls, expected = [], {}
+    for i in range(50):
+        billsec = rng.choice([1, 59, 61, 3600, HUGE, rng.randrange(1, 10**7)])
+        dst = rng.choice(["9", "5"]) + str(i)
+        calls.append(call(f"2009-10-05 10:00:{i:02d}", "111", dst, billsec, f"c{i}"))
+        exact = (Decimal(fee) + billsec * Decimal(price) / 60) if dst[0] == "9" else \
+            billsec * Decimal("0.60") / 60
+        expected[f"c{i}"] = int(exact.scaleb(2).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    path = add_calls(root, calls)
+    assert mbg("rate", "2009-10", "--root", root).exit_code == 0
+    assert amounts(path) == expected
+    # fee + seconds x price, scaled to integers, is far past 2**63 here: priced by Python
+    assert max(expected.values()) > 10**15
+
+
+def test_a_cost_row_left_from_before_is_replaced_not_doubled(tmp_path):
+    """Someone sets is_new back by hand without deleting the costs: the next run rates
+    those calls again and replaces their rows."""
+    root = setup_root(tmp_path / "r", **REFERENCE)
+    path = add_calls(root, random_calls(500, seed=12))
+    assert mbg("rate", "2009-10", "--root", root).exit_code == 0
+    before = query(path, "SELECT count(*), sum(amount) FROM telephony_cost WHERE tariff = 'P'")
+    with sqlite3.connect(path) as con:
+        con.execute("UPDATE telephony_log SET is_new = 1 WHERE id % 2 = 0")
+    con.close()
+    result = mbg("rate", "2009-10", "--root", root)
+    assert result.exit_code == 0, result.output
+    assert "rated 250 calls" in result.output
+    # P's rates here have no bucket left to change: the same rows, not twice as many
+    assert query(path, "SELECT count(*), sum(amount) FROM telephony_cost WHERE tariff = 'P'") \
+        == before
