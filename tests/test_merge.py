@@ -13,6 +13,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
+from mbg import dataset as ds
+from mbg import db
 from mbg.cli import main
 from mbg.cli.dataset import merge_command
 
@@ -211,3 +213,38 @@ def test_sigkill_in_the_middle_leaves_target_as_it_was(tmp_path):
     result = merge(src, target)
     assert result.exit_code == 0
     assert len(log_rows(target)) == 1000 + 1_500_000
+
+
+def test_more_sources_than_one_transaction_attaches(tmp_path):
+    """Eleven overlapping sources: two transactions (SQLite attaches ten files at most);
+    no call is stored twice, within a group or across groups."""
+    rows = call_rows(1100, seed=3)
+    sources = [
+        make_dataset(tmp_path / f"host{i}.db", rows[i * 100 : i * 100 + 150]) for i in range(11)
+    ]
+    target = make_dataset(tmp_path / "t.db", rows[:50])
+    done = []
+    result = ds.merge_files(sources, target, on_progress=done.append)
+    assert done == sources
+    assert (result.read, result.stored, result.duplicates) == (11 * 150 - 50, 1050, 550)
+    got = log_rows(target)
+    assert [r[0] for r in got] == list(range(1, 1101))
+    assert sorted(r[1:12] for r in got) == sorted(rows)
+
+
+def test_merge_sorts_each_source_rather_than_walking_its_index(tmp_path):
+    """The plan SQLite runs: every source scanned in stored order and sorted by the key
+    (a walk of the source's unique index costs a random table lookup per row)."""
+    a = make_dataset(tmp_path / "a.db", call_rows(10, seed=1))
+    b = make_dataset(tmp_path / "b.db", call_rows(10, seed=2))
+    conn = db.connect(tmp_path / "t.db", "dataset", create=True)
+    for alias, path in (("src0", a), ("src1", b)):
+        conn.execute(f"ATTACH DATABASE ? AS {alias}", (db.file_uri(path, readonly=True),))
+    for aliases in (["src0"], ["src0", "src1"]):
+        plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + ds.merge_sql(aliases))]
+        assert [p for p in plan if p.startswith("SCAN")] == [
+            f"SCAN {alias}.telephony_log" for alias in aliases
+        ]
+        assert plan.count("USE TEMP B-TREE FOR ORDER BY") == len(aliases)
+    conn.close()
+
