@@ -46,9 +46,7 @@ Rules and the decisions taken where SPEC and FORMATS are silent or INFERRED:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-from itertools import repeat
 
 from ..settings import Settings
 from .base import (
@@ -64,6 +62,15 @@ from .base import (
     truncated,
 )
 from .clock import MONTHS, BillingClock, H323Clock, seconds_of_day
+from .tacacs_avs import (
+    JSON_UNSAFE,
+    LOOKED_UP,
+    AvShapes,
+    extra_attrs,
+    extra_json,
+    plain_items,
+    split_avs,
+)
 
 _MON = rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _DAY = rb"([ 0-3][0-9]) ([0-2][0-9]:[0-5][0-9]:[0-5][0-9])"
@@ -72,47 +79,10 @@ _RECORD_START = re.compile(
     rb"(?:" + _MON + rb" " + _DAY + rb")(?=\s|$)"
     rb"|(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) " + _MON + rb" " + _DAY + rb" ([0-9]{4}))(?=\s|$)"
 )
-# attr=value or attr*value, split on the first '=' or '*'.
-_AV = re.compile(r"([^\t=*]*)[=*]([^\t]*)")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
-# Bytes that JSON would escape (TAB only separates fields here).
-_JSON_UNSAFE = bytes(range(0, 9)) + bytes(range(10, 32)) + b'\x7f"\\'
 
-
-_COLUMN_ATTRS = (
-    "h323-gw-id", "h323-conf-id", "h323-call-origin", "h323-call-type", "h323-setup-time",
-    "h323-disconnect-cause", "elapsed_time",
-)
 _MONTHS_BYTES = {name.encode(): number for name, number in MONTHS.items()}
 _IGNORED_TYPES = frozenset(("start", "update", "unknown", "watchdog"))
-
-
-def _parse_avs(text: str) -> tuple[dict[str, str], dict[str, object]]:
-    """(first value of each name, every value: a list where the name repeats)."""
-    if not text:
-        return {}, {}
-    if "*" not in text:
-        # Fast path, C-level iteration: every field has an '=', no name repeats.
-        try:
-            first = dict(map(str.split, text.split("\t"), repeat("="), repeat(1)))
-        except ValueError:  # a field without '=' (or an empty one)
-            first = None
-        if first is not None and len(first) == text.count("\t") + 1:
-            return first, first
-    # Slow path: repeated names, fields without a separator, empty fields.
-    first, every = {}, {}
-    for field in text.split("\t"):
-        if not field:
-            continue
-        m = _AV.fullmatch(field)
-        name, value = m.groups() if m else (field, "")
-        first.setdefault(name, value)
-        if name in every:
-            old = every[name]
-            every[name] = old + [value] if isinstance(old, list) else [old, value]
-        else:
-            every[name] = value
-    return first, every
 
 
 class TacacsParser:
@@ -124,6 +94,7 @@ class TacacsParser:
         self.dst_order = settings.tacacs_dst
         self.clock = BillingClock(settings.timezone)
         self.h323 = H323Clock(settings.tacacs_zones)
+        self.shapes = AvShapes(frozenset(LOOKED_UP + self.src_order + self.dst_order))
 
     def parse_record(self, line: bytes, year: int | None = None) -> Item:
         """A record -> a record tuple, a Rejection or IGNORED.
@@ -135,6 +106,20 @@ class TacacsParser:
         text = check_line(line)
         if type(text) is Rejection:
             return text
+        if text.isascii() and "\tstop\t" in text:
+            # The ordinary line: one '=' per pair, nothing JSON escapes, names seen
+            # before (mbg.formats.tacacs_avs). Anything else takes the general path.
+            fast = self.shapes.parse(line, text)
+            if fast is not None and fast[0][5] == "stop":
+                fields, attrs, extra_text = fast
+                if not _is_call(attrs):
+                    return IGNORED
+                return self._record(fields, attrs, None, extra_text, year, True, line)
+        return self.parse_general(line, text, year)
+
+    def parse_general(self, line: bytes, text: str, year: int | None = None) -> Item:
+        """The general path of ``parse_record`` (any line; the ordinary line gives the
+        same item on either path). ``line`` without its terminator, ``text`` decoded."""
         fields = text.split("\t", 6)
         if len(fields) < 6:
             if not text.strip():
@@ -147,22 +132,25 @@ class TacacsParser:
             return Rejection(f"unknown record type {kind[:40]!r}", line)
         if "h323" not in text:
             return IGNORED
-        attrs, every = _parse_avs(fields[6] if len(fields) == 7 else "")
-        if "h323-call-type" not in attrs and not (
-            attrs.get("service") == "connection" and attrs.get("protocol") == "h323"
-        ):
+        attrs, every = split_avs(fields[6] if len(fields) == 7 else "")
+        if not _is_call(attrs):
             return IGNORED
-        # JSON by joining strings (no encoder) when nothing in the line needs escaping.
+        # Nothing in the line needs JSON escaping: extra is written by joining strings.
         plain = (attrs is every and text.isascii()
-                 and len(line.translate(None, _JSON_UNSAFE)) == len(line))
+                 and len(line.translate(None, JSON_UNSAFE)) == len(line))
+        return self._record(fields, attrs, every, None, year, plain, line)
+
+    def _record(self, fields, attrs, every, extra_text, year, plain, line) -> Item:
         try:
-            return self._call(fields, attrs, every, year, line, plain)
+            return self._call(fields, attrs, every, extra_text, year, plain)
         except _Reject as e:
             return Rejection(str(e), line)
         except Exception as e:  # a case not foreseen must not stop a collector
             return Rejection(f"cannot parse ({type(e).__name__}: {e})", line)
 
-    def _call(self, fields, attrs, every, year, line, plain) -> tuple:
+    def _call(self, fields, attrs, every, extra_text, year, plain) -> tuple:
+        """The record; extra is ``every`` without the column attributes (general path)
+        or ``extra_text`` ('"k": "v", ...', fast path), then the keys the record adds."""
         get = attrs.get
         parse_time = self.h323.parse
         setup_text = setup = get("h323-setup-time")
@@ -226,34 +214,38 @@ class TacacsParser:
         src = self._number(self.src_order, attrs, user, port, rem_addr)
         dst = self._number(self.dst_order, attrs, user, port, rem_addr)
 
-        # What is left of the attributes is extra: lookups are done, so ``every`` (which
-        # may be ``attrs`` itself) can lose the ones stored in columns.
-        extra = every
-        for name in _COLUMN_ATTRS:
-            extra.pop(name, None)
-        if conf_name == "h323-incoming-conf-id":
-            extra.pop(conf_name, None)
+        added = {}  # what the record adds to extra
         if source != nas and nas:
-            extra["nas"] = nas
+            added["nas"] = nas
         if setup and setup[1] != "*" and setup[1] != "?":
             calldate = self.clock.format(setup[0])
             if setup[1] == ".":
-                extra["clock"] = "unsynchronised"
+                added["clock"] = "unsynchronised"
         else:
             if not setup:
-                extra["clock"] = "missing"
+                added["clock"] = "missing"
             elif setup[1] == "*":
-                extra["clock"] = "unset"
+                added["clock"] = "unset"
             else:
                 zone = setup_text.split()[1]
-                extra["clock"] = f"unknown zone {zone} (add it to [tacacs.zones])"
+                added["clock"] = f"unknown zone {zone} (add it to [tacacs.zones])"
             start_time = get("start_time", "").strip()
             if start_time.isdigit() and start_time.isascii():
                 calldate = self.clock.format(int(start_time))
-                extra["calldate_from"] = "start_time"
+                added["calldate_from"] = "start_time"
             else:
                 calldate = self.clock.format(self._line_epoch(fields[0], year) - duration)
-                extra["calldate_from"] = "line timestamp"
+                added["calldate_from"] = "line timestamp"
+        if every is not None:
+            # Lookups are done: ``every`` (which may be ``attrs`` itself) can lose the
+            # attributes stored in columns; an added key keeps its place if it was there.
+            extra = extra_attrs(every)
+            extra.update(added)
+            extra = extra_json(extra, plain)
+        elif added:
+            extra = "{" + ", ".join(filter(None, (extra_text, plain_items(added)))) + "}"
+        else:
+            extra = "{" + extra_text + "}" if extra_text else None
         originate = origin == "originate"
         return (
             source,
@@ -266,7 +258,7 @@ class TacacsParser:
             billsec,
             cause,
             callid,
-            _json(extra, plain) if extra else None,
+            extra,
         )
 
     @staticmethod
@@ -310,14 +302,14 @@ def _decimal_cause(value: str) -> str:
     return str(int(value, 16))
 
 
-def _json(extra: dict, plain: bool) -> str:
-    if plain:  # every key and value is a str without characters that JSON escapes
-        return '{"' + '", "'.join(map('": "'.join, extra.items())) + '"}'
-    return json.dumps(extra, ensure_ascii=False)
-
-
 class _Reject(Exception):
     pass
+
+
+def _is_call(attrs: dict[str, str]) -> bool:
+    """A voice call: an h323-call-type attribute, or service=connection protocol=h323."""
+    return "h323-call-type" in attrs or (
+        attrs.get("service") == "connection" and attrs.get("protocol") == "h323")
 
 
 def _time_value(parse, value: str, name: str) -> tuple[int, str] | None:
