@@ -151,3 +151,25 @@ def test_ignored_and_rejected_items_agree():
     bad = tacacs_line(avs=replace_av(TACPPD_AVS, "elapsed_time", "-3"))
     assert isinstance(parser.parse_record(bad, 2002), Rejection)
     assert TACPPD_COLUMNS[-1] == "stop"
+
+
+def test_time_of_day_caches_fill_at_once_with_valid_times_only():
+    from mbg.formats import callbuilder, clock
+    from mbg.formats.clock import FILL_AFTER, BillingClock, H323Clock, seconds_of_day
+
+    h323 = H323Clock({})
+    billing = BillingClock(MOSCOW.timezone)
+    for sod in range(0, 86400, 7)[: FILL_AFTER + 5]:
+        hms = f"{sod // 3600:02d}:{sod // 60 % 60:02d}:{sod % 60:02d}"
+        assert h323.parse(f"{hms}.123 UTC Thu Oct 1 2009") == (1254355200 + sod, "")
+        assert callbuilder.parse_callbuilder_line(f"A1 1 2 C1 3 4 01-10-09 {hms} 5 5 16".encode(),
+                                                  "p")[1] == f"2009-10-01 {hms}"
+        billing.format(1254355200 + sod)
+    assert len(clock._SECONDS) == len(callbuilder._TIMES) == len(billing._times) == 86400
+    assert all(clock._SECONDS[hms] == seconds_of_day(hms) == sod
+               for sod, hms in enumerate(clock.day_times()))
+    assert all(billing._times[sod] == hms for sod, hms in enumerate(clock.day_times()))
+    assert isinstance(h323.parse("24:00:00.000 UTC Thu Oct 1 2009"), str)
+    assert isinstance(callbuilder.parse_callbuilder_line(b"A1 1 2 C1 3 4 01-10-09 23:60:00 5 5 16",
+                                                         "p"), Rejection)
+    assert billing.format(1254355200 + 3661) == "2009-10-01 05:01:01"  # Moscow: UTC+4 in 2009

@@ -28,7 +28,7 @@ import datetime as dt
 import json
 
 from .base import CACHE_LIMIT, IGNORED, MAX_LINE, Item, Rejection, check_line, duration_error
-from .clock import seconds_of_day
+from .clock import FILL_AFTER, day_times, seconds_of_day
 
 # 'DD-MM-YY' -> 'YYYY-MM-DD', for the valid dates seen (at most CACHE_LIMIT).
 _DATES: dict[str, str] = {}
@@ -58,6 +58,8 @@ def _time_ok(token: str) -> bool:
     if seconds_of_day(token) is None:
         return False
     _TIMES.add(token)
+    if len(_TIMES) == FILL_AFTER:
+        _TIMES.update(day_times())
     return True
 
 

@@ -68,7 +68,6 @@ from .tacacs_avs import (
     AvShapes,
     extra_attrs,
     extra_json,
-    plain_items,
     split_avs,
 )
 
@@ -111,10 +110,10 @@ class TacacsParser:
             # before (mbg.formats.tacacs_avs). Anything else takes the general path.
             fast = self.shapes.parse(line, text)
             if fast is not None and fast[0][5] == "stop":
-                fields, attrs, extra_text = fast
+                fields, attrs, extra_parts = fast
                 if not _is_call(attrs):
                     return IGNORED
-                return self._record(fields, attrs, None, extra_text, year, True, line)
+                return self._record(fields, attrs, None, extra_parts, year, True, line)
         return self.parse_general(line, text, year)
 
     def parse_general(self, line: bytes, text: str, year: int | None = None) -> Item:
@@ -140,17 +139,18 @@ class TacacsParser:
                  and len(line.translate(None, JSON_UNSAFE)) == len(line))
         return self._record(fields, attrs, every, None, year, plain, line)
 
-    def _record(self, fields, attrs, every, extra_text, year, plain, line) -> Item:
+    def _record(self, fields, attrs, every, extra_parts, year, plain, line) -> Item:
         try:
-            return self._call(fields, attrs, every, extra_text, year, plain)
+            return self._call(fields, attrs, every, extra_parts, year, plain)
         except _Reject as e:
             return Rejection(str(e), line)
         except Exception as e:  # a case not foreseen must not stop a collector
             return Rejection(f"cannot parse ({type(e).__name__}: {e})", line)
 
-    def _call(self, fields, attrs, every, extra_text, year, plain) -> tuple:
+    def _call(self, fields, attrs, every, extra_parts, year, plain) -> tuple:
         """The record; extra is ``every`` without the column attributes (general path)
-        or ``extra_text`` ('"k": "v", ...', fast path), then the keys the record adds."""
+        or ``extra_parts`` (fast path: see _Shape.extra_parts), then the keys the record
+        adds."""
         get = attrs.get
         parse_time = self.h323.parse
         setup_text = setup = get("h323-setup-time")
@@ -242,10 +242,12 @@ class TacacsParser:
             extra = extra_attrs(every)
             extra.update(added)
             extra = extra_json(extra, plain)
-        elif added:
-            extra = "{" + ", ".join(filter(None, (extra_text, plain_items(added)))) + "}"
-        else:
-            extra = "{" + extra_text + "}" if extra_text else None
+        else:  # the fast path: the pieces of the JSON text, and what the record adds
+            for name, value in added.items():
+                extra_parts.append(('"' if len(extra_parts) == 1 else ', "')
+                                   + name + '": "' + value + '"')
+            extra_parts.append("}")
+            extra = "".join(extra_parts) if len(extra_parts) > 2 else None
         originate = origin == "originate"
         return (
             source,

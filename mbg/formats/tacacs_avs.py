@@ -94,13 +94,6 @@ def extra_json(extra: dict, plain: bool) -> str | None:
     return json.dumps(extra, ensure_ascii=False)
 
 
-def plain_items(items: dict[str, str]) -> str:
-    """'"k": "v", ...' of keys and values that JSON does not escape ('' when empty)."""
-    if not items:
-        return ""
-    return '"' + '", "'.join(map('": "'.join, items.items())) + '"'
-
-
 def _getter(positions: list[int]):
     """values -> the tuple of values at ``positions`` (itemgetter of one index would
     return the value itself)."""
@@ -113,7 +106,7 @@ def _getter(positions: list[int]):
 class _Shape:
     """What the lines with one sequence of pair names need: where the looked-up values
     are, and extra (the other pairs, in order) as JSON text around the values:
-    ``['"k1": "', v1, '", "k2": "', v2, '"']``."""
+    ``['{"k1": "', v1, '", "k2": "', v2, '"']``."""
 
     __slots__ = ("names", "looked_up", "looked_up_values", "kept_values", "template")
 
@@ -131,7 +124,7 @@ class _Shape:
         for i in kept:
             self.template += ['", "' + names[i] + '": "', None]
         if kept:
-            self.template[0] = '"' + names[kept[0]] + '": "'
+            self.template[0] = '{"' + names[kept[0]] + '": "'
             self.template.append('"')
 
     def attrs(self, values: list[str]) -> dict[str, str]:
@@ -140,19 +133,20 @@ class _Shape:
             return {}
         return dict(zip(self.looked_up, self.looked_up_values(values)))
 
-    def extra_text(self, values: list[str]) -> str:
-        """'"k": "v", ...' of the kept pairs ('' if none)."""
+    def extra_parts(self, values: list[str]) -> list[str]:
+        """The pieces of extra's JSON text: '{', then '"k": "v"' of the kept pairs
+        (nothing when none), without the closing brace."""
         if self.kept_values is None:
-            return ""
-        text = self.template.copy()
-        text[1:-1:2] = self.kept_values(values)
-        return "".join(text)
+            return ["{"]
+        parts = self.template.copy()
+        parts[1:-1:2] = self.kept_values(values)
+        return parts
 
 
 class AvShapes:
     """The fast path of one parser: ``parse(line, text)`` -> (the six columns, looked-up
-    values by name, extra as '"k": "v", ...' text), or None when the line must take the
-    general path.
+    values by name, the pieces of extra's JSON: see ``_Shape.extra_parts``), or None when
+    the line must take the general path.
 
     ``wanted``: the attribute names the parser reads.
     """
@@ -182,7 +176,7 @@ class AvShapes:
             if shape is None:
                 return None
         values = parts[7::2]
-        return parts[:6], shape.attrs(values), shape.extra_text(values)
+        return parts[:6], shape.attrs(values), shape.extra_parts(values)
 
     def _shape(self, names: tuple[str, ...]) -> _Shape | None:
         shape = self._shapes.get(names, False)
