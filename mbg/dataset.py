@@ -31,6 +31,7 @@ LOG_COLUMNS = (
 LOG_KEY = (
     "source", "calldate", "src", "dst", "channel", "dstchannel", "duration", "billsec", "callid",
 )
+
 # SQLite attaches at most ten databases to one connection.
 MAX_SOURCES_PER_TRANSACTION = 9
 
@@ -85,8 +86,9 @@ def merge_files(
     """Copy the calls of ``sources`` into ``target`` without duplicates.
 
     Only telephony_log rows are copied, with new ids and ``is_new=1``; a row whose content
-    key is already in the target (or in an earlier source) is ignored. Sources are opened
-    read-only. All sources go in one transaction on the target (per group of nine: SQLite
+    key is already in the target is ignored, and a call found in several sources is stored
+    once. The new ids follow the content key's order (source, calldate, ...), the order
+    the rows are inserted in. Sources are opened read-only. All sources go in one transaction on the target (per group of nine: SQLite
     attaches at most ten files at once). ``on_progress(source)`` is called for each source
     once its group is committed.
 
