@@ -39,7 +39,7 @@ from typing import Any
 import apsw
 
 from . import db
-from .rating_calls import PlanRegistry, cost_rows, resolve_calls, use_buckets
+from .rating_calls import PlanRegistry, cost_rows, plan_registry, resolve_calls, use_buckets
 from .rating_sql import SqlCosting
 from .tariffs import Reference
 
@@ -131,11 +131,10 @@ def _resolve(rows: list, ref: Reference, rules, caches: dict) -> _Batch:
     """Step one of rating a batch, in Python and without touching the database."""
     unrated: list = []
     tally = [0, 0, 0, 0]
-    registry = caches.setdefault("registry", PlanRegistry())
     with_buckets: list = []
     source = _normalized(rows, rules, unrated) if rules is not None else rows
-    calls = resolve_calls(source, ref, registry, unrated, caches, tally, with_buckets)
-    return _Batch(rows, calls, with_buckets, unrated, tally, registry)
+    calls = resolve_calls(source, ref, unrated, caches, tally, with_buckets)
+    return _Batch(rows, calls, with_buckets, unrated, tally, plan_registry(ref))
 
 
 def _store(conn: apsw.Connection, batch: _Batch, caches: dict) -> RatingResult:

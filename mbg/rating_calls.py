@@ -4,7 +4,7 @@ Rating is two steps. ``resolve_calls`` does the per-call work in Python: the acc
 the call, its plan tariffs and route tariff, and for each of them the rate of the longest
 prefix of the called number. The answer is a *plan*: the tuple of (tariff, role, rate)
 under which the call is priced, numbered once per distinct (longest union prefix, plan
-tariffs, route tariff) in a ``PlanRegistry``. So each call comes out as one short row
+tariffs, route tariff) in the ``PlanRegistry`` of the Reference. So each call comes out as one short row
 ``(log_id, account, number, billsec, plan)``, however many tariffs it has.
 
 The per-tariff arithmetic (billed seconds, bucket, amount) is then done for all rows of a
@@ -28,26 +28,42 @@ _MISSING = object()
 class Plan:
     """The tariffs one call is priced under: (tariff, role, Rate.hot) in rating order,
     the tariffs of the call that have no rate for its number, and (position in rated,
-    tariff, Rate) of the rates that draw on a bucket."""
+    tariff, bucket, bucket size, Rate) of the rates that draw on a bucket."""
 
     plan_id: int
     rated: tuple[tuple[str, str, tuple], ...]
     missing: tuple[str, ...]
-    buckets: tuple[tuple[int, str, Rate], ...]
+    buckets: tuple[tuple[int, str, str, int, Rate], ...]
 
 
 @dataclass
 class PlanRegistry:
-    """Every plan made in one run, by number (the plan column of a resolved call)."""
+    """Every plan made for one Reference, by number (the plan column of a resolved call).
 
+    Plans are found per call through a *table* per (route tariff, plan tariffs): a dict
+    holding every union prefix of the Reference (and None, for numbers no prefix matches),
+    each mapped to its plan entry once made: (plan number, None) for a plain plan, or
+    (plan number, Plan) when the call needs more (a tariff without rate, a bucket, or
+    nothing to price). So the walk over the called number's prefixes finds the plan in
+    the same lookups, in one dict that stays in the CPU's cache.
+    """
+
+    reference: Reference
     plans: list[Plan] = field(default_factory=list)
-    # union prefix -> route tariff -> plan tariffs -> Plan (three lookups, no allocation)
-    index: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)  # route -> plan tariffs -> table
 
-    def plan_for(self, found: dict, names: tuple[str, ...], route: str | None) -> Plan:
-        """The plan of plan tariffs ``names`` plus ``route`` under the rates ``found``
-        (Reference.rates_for of the number). A plan tariff that is also the route tariff is
-        rated once, as the plan."""
+    def table(self, route: str | None, names: tuple[str, ...]) -> dict:
+        """The table of a route tariff and plan tariffs (made empty the first time)."""
+        table = dict.fromkeys(self.reference.prefixes)
+        table[None] = None
+        self.tables.setdefault(route, {})[names] = table
+        return table
+
+    def plan_for(self, prefix: str | None, names: tuple[str, ...], route: str | None) -> tuple:
+        """The entry of plan tariffs ``names`` plus ``route`` for numbers whose longest
+        union prefix is ``prefix``. A plan tariff that is also the route tariff is rated
+        once, as the plan."""
+        found = self.reference.resolved[prefix]
         all_names = names + (route,) if route is not None and route not in names else names
         rated, missing = [], []
         for name in all_names:
@@ -57,11 +73,21 @@ class PlanRegistry:
             else:
                 rated.append((name, "route" if name == route and name not in names else "plan",
                               hot))
-        buckets = tuple((pos, name, hot[10]) for pos, (name, _, hot) in enumerate(rated)
-                        if hot[3] is not None)
+        buckets = tuple((pos, name, hot[10].bucket, hot[10].bucket_size, hot[10])
+                        for pos, (name, _, hot) in enumerate(rated) if hot[3] is not None)
         plan = Plan(len(self.plans), tuple(rated), tuple(missing), buckets)
         self.plans.append(plan)
-        return plan
+        entry = (plan.plan_id, plan if missing or buckets or not rated else None)
+        self.tables[route][names][prefix] = entry
+        return entry
+
+
+def plan_registry(ref: Reference) -> PlanRegistry:
+    """The registry of a Reference: plans depend on nothing else, so every run with the
+    same Reference shares them."""
+    if ref.plan_registry is None:
+        ref.plan_registry = PlanRegistry(ref)
+    return ref.plan_registry
 
 
 def _month_bounds(calldate: str) -> tuple[str, str]:
@@ -70,11 +96,11 @@ def _month_bounds(calldate: str) -> tuple[str, str]:
     return f"{calldate[:7]}-01", after
 
 
-def resolve_calls(rows: Iterable[tuple], ref: Reference, registry: PlanRegistry,
-                  unrated: list, caches: dict, tally: list[int],
-                  with_buckets: list[int]) -> list[tuple]:
+def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: dict,
+                  tally: list[int], with_buckets: list[int]) -> list[tuple]:
     """Calls (id, calldate, src, dst, channel, dstchannel, billsec), in rating order, as
-    rows (log_id, account, number, billsec, plan) of the calls with something to price.
+    rows (log_id, account, number, billsec, plan) of the calls with something to price;
+    plan numbers are those of plan_registry(ref).
 
     Appends the unrated rows ('unknown account', 'no tariff', 'no rate') to ``unrated``
     and the positions in the result of the calls whose plan has a bucket to
@@ -92,11 +118,10 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, registry: PlanRegistry,
     views = caches.setdefault("views", {})
     route_cache = ref.route_cache
     route_tariff = ref.route_tariff
-    rates_for = ref.rates_for
-    resolved_get = ref.resolved.get  # union prefix -> its rates; every prefix is there
     prefix_lengths = ref.prefix_lengths
     account_for = ref.account_for
-    index = registry.index
+    registry = plan_registry(ref)
+    tables = registry.tables
     plan_for = registry.plan_for
     out: list[tuple] = []
     append = out.append
@@ -150,29 +175,32 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, registry: PlanRegistry,
             route = route_tariff(dstchannel)
         if not names and route is None:
             continue
-        # SPEC 7.4: the longest prefix, for every tariff of the call at once (Reference.rates_for)
+        # SPEC 7.4: the longest prefix, for every tariff of the call at once (see
+        # Reference.rates_for), and with it the plan (PlanRegistry)
+        table = tables.get(route)
+        table = table.get(names) if table is not None else None
+        if table is None:
+            table = registry.table(route, names)
         for k in prefix_lengths:
-            found = resolved_get(dst[:k])
-            if found is not None:
+            prefix = dst[:k]
+            entry = table.get(prefix, _MISSING)
+            if entry is not _MISSING:
                 break
         else:
-            found = rates_for(dst)
-        by_route = index.get(found.prefix)
-        if by_route is None:
-            by_route = index[found.prefix] = {}
-        by_names = by_route.get(route)
-        if by_names is None:
-            by_names = by_route[route] = {}
-        plan = by_names.get(names)
-        if plan is None:
-            plan = by_names[names] = plan_for(found, names, route)
-        if plan.missing:
-            for name in plan.missing:
-                unrated.append((log_id, name, "no rate"))
+            prefix = None
+            entry = table[None]
+        if entry is None:
+            entry = plan_for(prefix, names, route)
+        plan_id, plan = entry
+        if plan is None:  # the common case: tariffs with rates and no bucket
+            append((log_id, account, dst, billsec, plan_id))
+            continue
+        for name in plan.missing:
+            unrated.append((log_id, name, "no rate"))
         if plan.rated:
             if plan.buckets:
                 with_buckets.append(len(out))
-            append((log_id, account, dst, billsec, plan.plan_id))
+            append((log_id, account, dst, billsec, plan_id))
     tally[0] += unanswered
     tally[3] = longest
     return out
@@ -188,10 +216,10 @@ def use_buckets(calls: list[tuple], with_buckets: list[int], registry: PlanRegis
     taken = []
     for i in with_buckets:
         _, account, _, billsec, plan_id = calls[i]
-        for pos, name, rate in plans[plan_id].buckets:
-            key = (account, name, rate.bucket)
+        for pos, name, bucket, size, rate in plans[plan_id].buckets:
+            key = (account, name, bucket)
             used = counters.get(key, 0)
-            left = rate.bucket_size - used
+            left = size - used
             if left <= 0:
                 continue
             billed = billed_seconds(billsec, rate)

@@ -29,13 +29,11 @@ MAX_BILLSEC = 10**9
 _INT64 = 2**63 - 1
 
 _TEMP_TABLES = (
-    # one row per rate used by a plan of the run
-    "CREATE TEMP TABLE IF NOT EXISTS rating_rates (rate INTEGER PRIMARY KEY, tariff TEXT, "
-    "direction TEXT, prefix TEXT, free_seconds INTEGER, first INTEGER, step INTEGER, "
-    "fee INTEGER, price INTEGER, divisor INTEGER, denominator INTEGER)",
-    # plan -> its rates in order, with the role; bucket: the rate draws on a bucket
-    "CREATE TEMP TABLE IF NOT EXISTS rating_plans (plan INTEGER, pos INTEGER, rate INTEGER, "
-    "role TEXT, bucket INTEGER, PRIMARY KEY (plan, pos)) WITHOUT ROWID",
+    # plan -> its rates in order, each with its role; bucket: the rate draws on a bucket
+    "CREATE TEMP TABLE IF NOT EXISTS rating_plans (plan INTEGER, pos INTEGER, tariff TEXT, "
+    "role TEXT, direction TEXT, prefix TEXT, free_seconds INTEGER, first INTEGER, "
+    "step INTEGER, fee INTEGER, price INTEGER, divisor INTEGER, denominator INTEGER, "
+    "bucket INTEGER, PRIMARY KEY (plan, pos)) WITHOUT ROWID",
     # the batch: seq is the rating order, 1 for the first call (the table is emptied first)
     "CREATE TEMP TABLE IF NOT EXISTS rating_calls (seq INTEGER PRIMARY KEY, log_id INTEGER, "
     "account TEXT, number TEXT, billsec INTEGER, plan INTEGER)",
@@ -47,8 +45,7 @@ _TEMP_TABLES = (
 _BILLED = ("CASE WHEN c.billsec <= r.free_seconds THEN 0 WHEN c.billsec <= r.first THEN r.first "
            "ELSE r.first + (c.billsec - r.first + r.step - 1) / r.step * r.step END")
 
-# In the batch's order (CROSS JOIN fixes the join order: cost rows are appended in log_id
-# order). n = fee + charged * price; half-even (divisor 0): n / d, plus 1 above the half,
+# In the batch's order (CROSS JOIN fixes the join order: cost rows come in log_id order). n = fee + charged * price; half-even (divisor 0): n / d, plus 1 above the half,
 # and at the half only when the quotient is odd. A plain INSERT: a cost row of a call
 # being rated exists only if someone set is_new back by hand (see write).
 _COSTS = f"""
@@ -61,14 +58,12 @@ SELECT log_id, tariff, account, direction, prefix, number, billed, free,
               WHEN 2 * ((fee + (billed - free) * price) % denominator) < denominator THEN 0
               ELSE ((fee + (billed - free) * price) / denominator) & 1 END
   END, role
-FROM (SELECT c.log_id, r.tariff, c.account, r.direction, r.prefix, c.number, k.role, r.fee,
+FROM (SELECT c.log_id, r.tariff, c.account, r.direction, r.prefix, c.number, r.role, r.fee,
              r.price, r.divisor, r.denominator, {_BILLED} AS billed,
-             CASE WHEN k.bucket THEN coalesce((SELECT f.free FROM temp.rating_free f
-                                               WHERE f.seq = c.seq AND f.pos = k.pos), 0)
+             CASE WHEN r.bucket THEN coalesce((SELECT f.free FROM temp.rating_free f
+                                               WHERE f.seq = c.seq AND f.pos = r.pos), 0)
                   ELSE 0 END AS free
-      FROM temp.rating_calls c
-      CROSS JOIN temp.rating_plans k ON k.plan = c.plan
-      CROSS JOIN temp.rating_rates r ON r.rate = k.rate)
+      FROM temp.rating_calls c CROSS JOIN temp.rating_plans r ON r.plan = c.plan)
 """
 
 # The amount of the cost rows just written (RETURNING would cost more than this lookup)
@@ -95,36 +90,26 @@ class SqlCosting:
             conn.execute(sql)
         self.registry: PlanRegistry | None = None
         self.plans_sent = 0
-        self.rate_ids: dict[Rate, int] = {}
         self.fits = True  # every rate sent so far fits (rate_fits)
 
     def _send_plans(self, registry: PlanRegistry) -> bool:
-        """Copy the plans (and their rates) made since the last batch into the temp tables.
-        False, and nothing sent, if a rate does not fit: from then on Python prices."""
-        conn = self.conn
-        if registry is not self.registry:  # another run's plans: start again
-            conn.execute("DELETE FROM temp.rating_rates")
-            conn.execute("DELETE FROM temp.rating_plans")
-            self.registry, self.plans_sent, self.rate_ids = registry, 0, {}
-            self.fits = True
+        """Copy the plans made since the last batch into the temp table. False, and
+        nothing sent, if a rate does not fit: from then on Python prices."""
+        if registry is not self.registry:  # another registry's plans: start again
+            self.conn.execute("DELETE FROM temp.rating_plans")
+            self.registry, self.plans_sent, self.fits = registry, 0, True
         new = registry.plans[self.plans_sent:]
         self.fits = self.fits and all(rate_fits(hot[10]) for plan in new for _, _, hot in plan.rated)
         if not self.fits:
             return False
-        rates, plans = [], []
-        for plan in new:
-            for pos, (_, role, hot) in enumerate(plan.rated):
-                rate = hot[10]
-                rate_id = self.rate_ids.get(rate)
-                if rate_id is None:
-                    rate_id = self.rate_ids[rate] = len(self.rate_ids)
-                    rates.append((rate_id, rate.tariff, rate.direction, rate.prefix,
-                                  rate.free_seconds, rate.first, rate.next, hot[7], hot[8],
-                                  hot[9], rate.denominator))
-                plans.append((plan.plan_id, pos, rate_id, role, rate.bucket is not None))
+        self.conn.executemany(
+            "INSERT INTO temp.rating_plans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(plan.plan_id, pos, name, role, rate.direction, rate.prefix, rate.free_seconds,
+              rate.first, rate.next, hot[7], hot[8], hot[9], rate.denominator,
+              rate.bucket is not None)
+             for plan in new for pos, (name, role, hot) in enumerate(plan.rated)
+             for rate in (hot[10],)])
         self.plans_sent = len(registry.plans)
-        conn.executemany("INSERT INTO temp.rating_rates VALUES (?,?,?,?,?,?,?,?,?,?,?)", rates)
-        conn.executemany("INSERT INTO temp.rating_plans VALUES (?,?,?,?,?)", plans)
         return True
 
     def write(self, calls: list[tuple], registry: PlanRegistry, longest_billsec: int,

@@ -137,7 +137,6 @@ class _LazyRates(dict):
     def __init__(self, tariffs: dict[str, Tariff], prefix: str | None) -> None:
         super().__init__()
         self.tariffs, self.prefix = tariffs, prefix
-        self.plans: dict = {}  # rating_calls: route tariff -> plan tariffs -> Plan
 
     def __missing__(self, name: str) -> Rate | None:
         tariff = self.tariffs.get(name)
@@ -187,6 +186,8 @@ class Reference:
     # union prefix -> {tariff: its rate for numbers whose longest union prefix is that};
     # None -> the rates of numbers no prefix matches
     resolved: dict[str | None, dict[str, tuple | None]] = field(default_factory=dict, repr=False)
+    # the plans made from these rates by rating (rating_calls.plan_registry)
+    plan_registry: object = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.prefixes = {p for t in self.tariffs.values() for p in t.rates}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mbg import db
 from mbg.rating import SELECT_CALLS, INSERT_COST, force_month, rate_month
-from mbg.rating_calls import PlanRegistry, resolve_calls
+from mbg.rating_calls import resolve_calls
 from mbg.tariffs import load_reference
 
 from .common import Figure, ceiling_rows_per_s, cost_rows_sample, timed
@@ -105,7 +105,7 @@ def run(n: int, workdir: Path) -> list[Figure]:
     conn.close()
     gc.disable()
     cpu = time.process_time()
-    resolve_calls(in_memory, ref, PlanRegistry(), [], {}, [0, 0, 0, 0], [])
+    resolve_calls(in_memory, ref, [], {}, [0, 0, 0, 0], [])
     loop_cpu = time.process_time() - cpu
     gc.enable()
     assert inc.calls == n and forced.calls == n and forced.costs == inc.costs == cost_rows
