@@ -153,11 +153,12 @@ def ingest_stream(
             lineno += 1
             break
         if parse_block is not None:
-            for index, item in parse_block(block, records):
+            lines = block.split(b"\n")
+            for index, item in parse_block(block, records, lines=lines):
                 if type(item) is Rejection:
                     item.lineno = lineno + index + 1
                 take((item,))
-            lineno += block.count(b"\n") + 1
+            lineno += len(lines)
         else:
             for line in block.split(b"\n"):
                 lineno += 1

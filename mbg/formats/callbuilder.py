@@ -85,14 +85,16 @@ def parse_callbuilder_line(line: bytes, source: str) -> Item:
     return item
 
 
-def parse_callbuilder_block(block: bytes, records: list[tuple], source: str) -> list[tuple[int, Item]]:
+def parse_callbuilder_block(block: bytes, records: list[tuple], source: str,
+                            lines: list[bytes] | None = None) -> list[tuple[int, Item]]:
     """The lines of ``block`` (joined by ``\\n``, no final ``\\n``): records are appended
     to ``records``; the other items are returned as (0-based line index, item).
+    ``lines``: ``block.split(b"\\n")`` if the caller has it already.
 
     Pipe mode parses whole blocks: one decode and one NUL check per block, and no call
     per line; a block with a bad line is checked line by line.
     """
-    raw_lines = block.split(b"\n")
+    raw_lines = block.split(b"\n") if lines is None else lines
     others: list[tuple[int, Item]] = []
     texts = None
     if b"\x00" not in block and max(map(len, raw_lines)) <= MAX_LINE:
