@@ -137,7 +137,8 @@ def _resolve(rows: list, ref: Reference, rules, caches: dict) -> _Batch:
     return _Batch(rows, calls, with_buckets, unrated, tally, plan_registry(ref))
 
 
-def _store(conn: apsw.Connection, batch: _Batch, caches: dict) -> RatingResult:
+def _store(conn: apsw.Connection, batch: _Batch, caches: dict, amount: bool = True
+           ) -> RatingResult:
     """Step two, inside the caller's write transaction: the buckets from the counters as
     they are now, then the costs, unrated reasons and counters. SQLite prices the batch
     (rating_sql) unless a number is too large for its 64-bit integers; then Python does
@@ -148,7 +149,7 @@ def _store(conn: apsw.Connection, batch: _Batch, caches: dict) -> RatingResult:
     costing = caches.get("sql")
     if costing is None or costing.conn is not conn:
         costing = caches["sql"] = SqlCosting(conn)
-    priced = costing.write(batch.calls, batch.registry, batch.tally[3], taken)
+    priced = costing.write(batch.calls, batch.registry, batch.tally[3], taken, amount)
     if priced is None:
         tally = [0, 0, 0]
         conn.executemany(INSERT_COST, cost_rows(batch.calls, batch.registry, taken, tally))
@@ -241,8 +242,25 @@ def force_month(conn: apsw.Connection, ref: Reference, rules=None, chunk_size: i
             rows = list(itertools.islice(cursor, chunk_size))
             if not rows:
                 break
-            total.add(_store(conn, _resolve(rows, ref, rules, caches), caches))
+            total.add(_store(conn, _resolve(rows, ref, rules, caches), caches, amount=False))
             if on_progress:
                 on_progress(len(rows))
-        conn.execute("UPDATE telephony_log SET is_new = 0 WHERE is_new = 1")
+        # the month's total in one pass, cheaper than after each chunk
+        total.costs, total.amount = conn.execute(
+            "SELECT count(*), coalesce(sum(amount), 0) FROM telephony_cost").fetchall()[0]
+        _clear_new(conn)
     return total
+
+
+def _clear_new(conn: apsw.Connection) -> None:
+    """is_new = 0 on every call. When most calls are new (a month never rated), dropping
+    the index of new calls first and making it again, empty, costs half of updating it
+    row by row; all in the caller's transaction."""
+    new, calls = conn.execute("SELECT (SELECT count(*) FROM telephony_log WHERE is_new = 1), "
+                              "(SELECT count(*) FROM telephony_log)").fetchall()[0]
+    if new > calls // 2:
+        conn.execute("DROP INDEX telephony_log_new")
+        conn.execute("UPDATE telephony_log SET is_new = 0 WHERE is_new = 1")
+        conn.execute(db.NEW_CALLS_INDEX)
+    else:
+        conn.execute("UPDATE telephony_log SET is_new = 0 WHERE is_new = 1")

@@ -104,3 +104,21 @@ def test_a_cost_row_left_from_before_is_replaced_not_doubled(tmp_path):
     # P's rates here have no bucket left to change: the same rows, not twice as many
     assert query(path, "SELECT count(*), sum(amount) FROM telephony_cost WHERE tariff = 'P'") \
         == before
+
+
+def test_force_of_a_month_never_rated_keeps_the_index_of_new_calls(tmp_path):
+    """force_month makes the index of new calls again (see rating._clear_new): the same
+    index as a new file has, and used by the next incremental run."""
+    assert db.NEW_CALLS_INDEX + ";" in db.schema_text("dataset.sql")
+    root = setup_root(tmp_path / "r", **REFERENCE)
+    path = add_calls(root, random_calls(400, seed=13))
+    fresh = query(path, "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name")
+    assert mbg("rate", "--force", "2009-10", "--root", root).exit_code == 0
+    assert query(path, "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name") == fresh
+    assert query(path, "SELECT count(*) FROM telephony_log WHERE is_new = 1") == [(0,)]
+    add_calls(root, [call("2009-10-09 10:00:00", "495000001", "7495000", 60, "late")])
+    plan = query(path, "EXPLAIN QUERY PLAN SELECT id FROM telephony_log WHERE is_new = 1 "
+                       "ORDER BY calldate, id")
+    assert "telephony_log_new" in str(plan)
+    result = mbg("rate", "2009-10", "--root", root)
+    assert "rated 1 calls" in result.output
