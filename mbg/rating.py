@@ -1,16 +1,23 @@
 """Monthly rating: incremental (``rate_month``) and from scratch (``force_month``), SPEC section 7.
 
+A batch of calls is rated in two steps. ``_resolve`` finds, in Python and without touching
+the database, each call's account, tariffs and rates (rating_calls.resolve_calls: one
+short row per call). ``_store``, inside a write transaction, takes the bucket seconds from
+the counters as they are then (rating_calls.use_buckets) and has SQLite price the batch
+and write its cost rows in one INSERT...SELECT (rating_sql); Python prices it instead
+when a number would not fit SQLite's 64-bit integers (rating_calls.cost_rows, same rows).
+
 Incremental runs rate the calls with ``is_new = 1`` in (calldate, id) order, in batches;
-each batch is rated from a read snapshot with no lock held, then one write transaction
-checks that the snapshot still holds (else rates the batch again inside the lock), writes
+each batch is resolved from a read snapshot with no lock held, then one write transaction
+checks that the snapshot still holds (else resolves the batch again inside the lock), writes
 the costs, unrated reasons and counters, and clears ``is_new`` on exactly those calls. So
 two runs at once never rate a call twice, and a collector writing the same file gets the
-lock while a batch is being rated, with no pause (see rate_month).
+lock while a batch is being resolved, with no pause (see rate_month).
 
 Force is one transaction: delete the month's costs, unrated reasons and counters, rate
 every call in (calldate, id) order, clear ``is_new``. Killed at any instant, it leaves
 the previous results. The same calls rated incrementally in calldate order give the same
-rows: both feed the same ``rate_calls`` in the same order with the same counters.
+rows: both use the same two steps in the same order with the same counters.
 
 Decisions where SPEC is silent:
 - An unanswered call (billsec <= 0) gets no rows; it only stops being new.
