@@ -40,12 +40,11 @@ class Plan:
 class PlanRegistry:
     """Every plan made for one Reference, by number (the plan column of a resolved call).
 
-    Plans are found per call through a *table* per (route tariff, plan tariffs): a dict
-    holding every union prefix of the Reference (and None, for numbers no prefix matches),
-    each mapped to its plan entry once made: (plan number, None) for a plain plan, or
+    Plans are found per call through a *table* per (route tariff, plan tariffs): longest
+    union prefix (None: no prefix matches) -> (plan number, None) for a plain plan, or
     (plan number, Plan) when the call needs more (a tariff without rate, a bucket, or
-    nothing to price). So the walk over the called number's prefixes finds the plan in
-    the same lookups, in one dict that stays in the CPU's cache.
+    nothing to price). Tables hold only the prefixes met, so memory grows with the plans
+    actually used, not with prefixes x tariff combinations.
     """
 
     reference: Reference
@@ -53,11 +52,8 @@ class PlanRegistry:
     tables: dict = field(default_factory=dict)  # route -> plan tariffs -> table
 
     def table(self, route: str | None, names: tuple[str, ...]) -> dict:
-        """The table of a route tariff and plan tariffs (made empty the first time)."""
-        table = dict.fromkeys(self.reference.prefixes)
-        table[None] = None
-        self.tables.setdefault(route, {})[names] = table
-        return table
+        """The table of a route tariff and plan tariffs (empty the first time)."""
+        return self.tables.setdefault(route, {}).setdefault(names, {})
 
     def plan_for(self, prefix: str | None, names: tuple[str, ...], route: str | None) -> tuple:
         """The entry of plan tariffs ``names`` plus ``route`` for numbers whose longest
@@ -119,6 +115,7 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
     route_cache = ref.route_cache
     route_tariff = ref.route_tariff
     prefix_lengths = ref.prefix_lengths
+    prefixes = ref.prefixes
     account_for = ref.account_for
     registry = plan_registry(ref)
     tables = registry.tables
@@ -183,12 +180,11 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
             table = registry.table(route, names)
         for k in prefix_lengths:
             prefix = dst[:k]
-            entry = table.get(prefix, _MISSING)
-            if entry is not _MISSING:
+            if prefix in prefixes:
                 break
         else:
             prefix = None
-            entry = table[None]
+        entry = table.get(prefix)
         if entry is None:
             entry = plan_for(prefix, names, route)
         plan_id, plan = entry
