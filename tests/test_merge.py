@@ -248,3 +248,18 @@ def test_merge_sorts_each_source_rather_than_walking_its_index(tmp_path):
         assert plan.count("USE TEMP B-TREE FOR ORDER BY") == len(aliases)
     conn.close()
 
+
+
+def test_source_of_a_newer_schema_is_refused_untouched(tmp_path):
+    good = make_dataset(tmp_path / "good.db", call_rows(100))
+    newer = make_dataset(tmp_path / "newer.db", call_rows(100, seed=2))
+    con = sqlite3.connect(newer)
+    con.execute(f"PRAGMA user_version = {db.SCHEMA_VERSIONS['dataset'] + 1}")
+    con.commit()
+    con.close()
+    target = make_dataset(tmp_path / "t.db", call_rows(10, seed=9))
+    before = digest(target), digest(newer)
+    result = merge(good, newer, target)
+    assert result.exit_code == 2
+    assert "newer.db: schema version" in result.output
+    assert (digest(target), digest(newer)) == before
