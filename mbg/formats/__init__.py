@@ -25,7 +25,8 @@ mode (mbg.daemon):
   head of a longer line to ``feed``, which rejects it as too long.
 - Speed: callbuilder's ``SimpleLineParser`` also has ``parse_block`` (many lines at once,
   mbg.formats.callbuilder.parse_callbuilder_block), which pipe mode uses; ``feed`` gives
-  the same items line by line.
+  the same items line by line. tacacs takes the ordinary line (its attribute names seen
+  before) by a fast path, mbg.formats.tacacs_avs, with the same result as the general one.
 - ``AGENTS`` maps a format name to its ``AgentSpec`` (mbg.formats.agents): how its
   ``-ports`` are read and how its line parser is made.
 """

@@ -4,7 +4,8 @@
 
 ``TacacsParser.parse_record`` reads one record (a line, or a line joined with its
 continuation lines by ``\\n``); ``TacacsLineAssembler`` is the LineParser that joins
-continuation lines and infers the year of year-less timestamps.
+continuation lines and infers the year of year-less timestamps. The ordinary line goes
+through a fast path (mbg.formats.tacacs_avs) that gives what ``parse_general`` gives.
 
 Rules and the decisions taken where SPEC and FORMATS are silent or INFERRED:
 - Calls are ``stop`` records with an ``h323-call-type`` attribute or ``service=connection``

@@ -108,7 +108,8 @@ class _Shape:
     are, and extra (the other pairs, in order) as JSON text around the values:
     ``['{"k1": "', v1, '", "k2": "', v2, '"']``."""
 
-    __slots__ = ("names", "looked_up", "looked_up_values", "kept_values", "template")
+    __slots__ = ("names", "looked_up", "no_values", "looked_up_values", "kept_values",
+                 "template")
 
     def __init__(self, names: tuple[str, ...], wanted: frozenset[str]) -> None:
         column = set(COLUMN_ATTRS)
@@ -118,6 +119,7 @@ class _Shape:
         kept = [i for i, name in enumerate(names) if name not in column]
         self.names = names
         self.looked_up = tuple(names[i] for i in looked_up)
+        self.no_values = dict.fromkeys(self.looked_up)
         self.looked_up_values = _getter(looked_up) if looked_up else None
         self.kept_values = _getter(kept) if kept else None
         self.template: list[str | None] = []
@@ -129,9 +131,10 @@ class _Shape:
 
     def attrs(self, values: list[str]) -> dict[str, str]:
         """The looked-up values by name."""
-        if self.looked_up_values is None:
-            return {}
-        return dict(zip(self.looked_up, self.looked_up_values(values)))
+        attrs = self.no_values.copy()  # a dict of the right size: no resizing
+        if self.looked_up_values is not None:
+            attrs.update(zip(self.looked_up, self.looked_up_values(values)))
+        return attrs
 
     def extra_parts(self, values: list[str]) -> list[str]:
         """The pieces of extra's JSON text: '{', then '"k": "v"' of the kept pairs
