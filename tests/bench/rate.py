@@ -3,7 +3,8 @@
 
 Prints incremental and force calls/s beside the ceiling of writing the same number of
 cost rows (executemany into telephony_cost, one transaction), and the force time scaled
-to 1,000,000 calls. The data is fixed: prefixes from a seeded random generator, calls
+to 1,000,000 calls: force of the month the incremental run rated, and force of a copy
+never rated (every call new, as straight after collection). The data is fixed: prefixes from a seeded random generator, calls
 from integer hashes of their number inside SQLite.
 
     python -m tests.bench rate [--n 1000000]
@@ -12,7 +13,6 @@ from integer hashes of their number inside SQLite.
 from __future__ import annotations
 
 import gc
-from collections import deque
 import random
 import time
 from pathlib import Path
@@ -89,11 +89,18 @@ def run(n: int, workdir: Path) -> list[Figure]:
     make_billing(billing_path)
     month_path = workdir / "2009-10-01.db"
     make_month(month_path, n)
+    never_rated = workdir / "never-rated" / "2009-10-01.db"
+    never_rated.parent.mkdir()
+    make_month(never_rated, n)
 
     billing = db.connect(billing_path, "billing", readonly=True)
     load_s, ref = timed(load_reference, billing, 2, "half-up")
     billing.close()
 
+    # force straight after collection: every call new (rating._clear_new's other way)
+    conn = db.connect(never_rated, "dataset")
+    fresh_s, fresh = timed(force_month, conn, ref)
+    conn.close()
     conn = db.connect(month_path, "dataset")
     incremental_s, inc = timed(rate_month, conn, ref)
     cpu = time.process_time()
@@ -109,6 +116,7 @@ def run(n: int, workdir: Path) -> list[Figure]:
     loop_cpu = time.process_time() - cpu
     gc.enable()
     assert inc.calls == n and forced.calls == n and forced.costs == inc.costs == cost_rows
+    assert (fresh.costs, fresh.amount) == (forced.costs, forced.amount)
 
     # The ceiling: the same number of cost rows per call, bulk-inserted in one transaction.
     sample_calls = min(n, 200_000)
@@ -126,6 +134,10 @@ def run(n: int, workdir: Path) -> list[Figure]:
                ">= 100,000 calls/s", n / force_s >= 100_000),
         Figure("force time for 1,000,000 calls", force_s * 1_000_000 / n, "s", None,
                "<= 10 s", force_s * 1_000_000 / n <= 10),
+        Figure("force of a month never rated", n / fresh_s, "calls/s", ceiling_calls,
+               ">= 100,000 calls/s", n / fresh_s >= 100_000),
+        Figure("force time for 1,000,000 calls never rated", fresh_s * 1_000_000 / n, "s",
+               None, "<= 10 s", fresh_s * 1_000_000 / n <= 10),
         Figure("force CPU time of this process", force_cpu, "s"),
         Figure("resolving calls alone, in memory (CPU)", len(in_memory) / loop_cpu, "calls/s"),
     ]
