@@ -130,3 +130,28 @@ def test_every_mbg_subcommand_loads_and_has_help():
         assert "Usage: " in result.output
     unknown = CliRunner().invoke(main, ["no-such-command"])
     assert unknown.exit_code == 2
+
+
+def test_a_full_disk_is_one_line_and_exit_1(tmp_path):
+    """SQLite's 'database or disk is full' (here a real one: a file capped by
+    max_page_count) comes out of any command as one line, not a traceback."""
+    import apsw
+    import click
+    from click.testing import CliRunner
+
+    from mbg import db
+    from mbg.cli.options import handle_errors
+
+    @click.command()
+    @handle_errors
+    def fill():
+        conn = apsw.Connection(str(tmp_path / "small.db"))
+        conn.execute("PRAGMA max_page_count = 3")
+        conn.execute("CREATE TABLE t (x)")
+        with db.write_transaction(conn):
+            conn.executemany("INSERT INTO t VALUES (?)", ((b"x" * 1000,) for _ in range(100)))
+
+    result = CliRunner().invoke(fill, [])
+    assert result.exit_code == 1, result.exception
+    assert result.output.strip().splitlines() == [
+        "Error: database or disk is full; the running transaction was rolled back"]

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import apsw
 import click
 
 from ..errors import MbgError
@@ -36,6 +37,10 @@ def handle_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except MbgError as e:
             raise CommandError(str(e), e.exit_code) from None
+        except (apsw.FullError, apsw.IOError) as e:
+            # a full disk (also the temporary files of a sort) or a failing one: the
+            # transaction running was rolled back; what was committed before stays
+            raise CommandError(f"{e}; the running transaction was rolled back", 1) from None
 
     return wrapper
 
