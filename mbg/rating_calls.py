@@ -4,14 +4,15 @@ Rating is two steps. ``resolve_calls`` does the per-call work in Python: the acc
 the call, its plan tariffs and route tariff, and for each of them the rate of the longest
 prefix of the called number. The answer is a *plan*: the tuple of (tariff, role, rate)
 under which the call is priced, numbered once per distinct (longest union prefix, plan
-tariffs, route tariff) in the ``PlanRegistry`` of the Reference. So each call comes out as one short row
-``(log_id, account, number, billsec, plan)``, however many tariffs it has.
+tariffs, route tariff) in the ``PlanRegistry`` of the Reference. So each call comes out
+as one short row ``(log_id, account, number, billsec, plan)``, however many tariffs it has.
 
-The per-tariff arithmetic (billed seconds, bucket, amount) is then done for all rows of a
-batch at once by SQLite (mbg.rating_sql), or here by ``cost_rows``, the plain-Python
-definition kept for what SQL cannot do exactly (rates or calls so large that the integer
-arithmetic would not fit in 64 bits; see rating_sql.sql_can_price). Both give the same
-rows: tests rate the same calls both ways.
+The bucket seconds (7.6) depend on the calls before, so ``use_buckets`` takes them in
+Python inside the write transaction. The rest of the per-tariff arithmetic (billed
+seconds, amount) is done for all rows of a batch at once by SQLite (mbg.rating_sql), or
+here by ``cost_rows``, the plain-Python definition kept for what SQLite cannot do exactly
+(rates or calls so large that the integer arithmetic would not fit in 64 bits; see
+rating_sql.rate_fits). Both give the same rows: tests rate the same calls both ways.
 """
 
 from __future__ import annotations
