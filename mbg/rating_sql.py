@@ -3,19 +3,20 @@
 Binding the ten values of a cost row from Python costs more than SQLite's own work of
 storing it, and there are two or three cost rows per call. So rating binds one short row
 per call (mbg.rating_calls.resolve_calls) into a temporary table, and one INSERT...SELECT
-joins it with the plans and rates of the run and writes every cost row:
+joins it with the plans of the run (each with its rates, copied once) and writes every
+cost row:
 
 - billed seconds (7.5) is a CASE on the rate's free seconds and increments;
 - the bucket seconds (7.6) come from rating_calls.use_buckets (in Python, as they depend
   on the calls before; once a bucket is used up that is one lookup per call);
-- the amount (7.7) is one integer floor division by the rate's divisor (tariffs.Rate._make_hot
-  turns down, up and half-up rounding into one), or for half-even the quotient plus the
-  rounding of the remainder.
+- the amount (7.7) is one integer floor division by the rate's divisor
+  (tariffs.Rate._make_hot turns down, up and half-up rounding into one), or for half-even
+  the quotient plus the rounding of the remainder.
 
 Integer arithmetic in SQLite is 64-bit and turns into floating point on overflow, so a
-batch is priced here only when every number fits (``sql_can_price``): rates whose
-numerators times 10**9 seconds stay below 2**63, and calls of at most 10**9 seconds
-(31 years). Anything else is priced by rating_calls.cost_rows, exact at any size.
+batch is priced here only when every number fits: rates whose numerators times 10**9
+seconds stay below 2**63 (``rate_fits``), and calls of at most 10**9 seconds (31 years).
+Anything else is priced by rating_calls.cost_rows, exact at any size.
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ _TEMP_TABLES = (
 _BILLED = ("CASE WHEN c.billsec <= r.free_seconds THEN 0 WHEN c.billsec <= r.first THEN r.first "
            "ELSE r.first + (c.billsec - r.first + r.step - 1) / r.step * r.step END")
 
-# In the batch's order (CROSS JOIN fixes the join order: cost rows come in log_id order). n = fee + charged * price; half-even (divisor 0): n / d, plus 1 above the half,
-# and at the half only when the quotient is odd. A plain INSERT: a cost row of a call
-# being rated exists only if someone set is_new back by hand (see write).
+# In the batch's order (CROSS JOIN fixes the join order: cost rows come in log_id order).
+# n = fee + charged * price; half-even (divisor 0): n / d, plus 1 above the half, and at
+# the half only when the quotient is odd. A plain INSERT: a cost row of a call being
+# rated exists only if someone set is_new back by hand (see write).
 _COSTS = f"""
 INSERT INTO main.telephony_cost (log_id, tariff, account, direction, prefix, number,
   seconds, bucket_seconds, amount, role)
