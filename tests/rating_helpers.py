@@ -39,6 +39,18 @@ def setup_root(root: Path, settings: str = "", **kinds: str) -> Path:
     return root
 
 
+def reference(root: Path):
+    """The Reference of an MBGROOT's billing.db, as a rating run loads it (2 decimals)."""
+    from mbg import db
+    from mbg.tariffs import load_reference
+
+    conn = db.connect(root / "data" / "billing.db", "billing", readonly=True)
+    try:
+        return load_reference(conn, 2, "half-up")
+    finally:
+        conn.close()
+
+
 def call(calldate: str, src: str, dst: str, billsec: int, callid: str, *,
          channel: str = "", dstchannel: str = "", source: str = "pbx") -> tuple:
     """A telephony_log content row; ``callid`` names the call in the tests."""

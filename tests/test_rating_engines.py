@@ -11,20 +11,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from mbg import db
 from mbg.rating import force_month, rate_month
 from mbg.rating_sql import MAX_BILLSEC
-from mbg.tariffs import load_reference
 
-from .rating_helpers import add_calls, amounts, call, costs, mbg, query, results, setup_root
+from .rating_helpers import (add_calls, amounts, call, costs, mbg, query, reference, results,
+                             setup_root)
 from .test_rating_runs import REFERENCE, random_calls
 
 HUGE = 2 * MAX_BILLSEC  # seconds: only Python prices a batch with this call
-
-
-def _reference(root):
-    conn = db.connect(root / "data" / "billing.db", "billing", readonly=True)
-    try:
-        return load_reference(conn, 2, "half-up")
-    finally:
-        conn.close()
 
 
 def _force(path, ref, chunk_size):
@@ -41,7 +33,7 @@ def test_sql_and_python_pricing_give_the_same_rows(tmp_path):
     # the last call of the month is too long for SQLite's integers; known number, city rate
     calls.append(call("2009-10-31 23:59:59", "495000001", "7495000", HUGE, "huge"))
     path = add_calls(root, calls)
-    ref = _reference(root)
+    ref = reference(root)
     # one chunk: the huge call is in it, Python prices all 3001 calls
     everything_python = _force(path, ref, chunk_size=5000)
     python_rows = results(path)

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from mbg import db
 from mbg.rating import _resolve, _write_batch, RatingResult, SELECT_CALLS, force_month, rate_month
-from mbg.tariffs import load_reference
 
-from .rating_helpers import add_calls, call, results, setup_root
+from .rating_helpers import add_calls, call, reference, results, setup_root
 from .test_rating_runs import REFERENCE, random_calls
 
 SELECT_NEW = SELECT_CALLS + " WHERE is_new = 1 ORDER BY calldate, id LIMIT ?"
@@ -18,14 +17,6 @@ SELECT_NEW = SELECT_CALLS + " WHERE is_new = 1 ORDER BY calldate, id LIMIT ?"
 def ask(conn, sql: str) -> list[tuple]:
     """A query on the run's own connection (results are read with sqlite3 once it is closed)."""
     return [tuple(r) for r in conn.execute(sql)]
-
-
-def _reference(root):
-    conn = db.connect(root / "data" / "billing.db", "billing", readonly=True)
-    try:
-        return load_reference(conn, 2, "half-up")
-    finally:
-        conn.close()
 
 
 def _snapshot(conn, ref, size):
@@ -43,7 +34,7 @@ def _force_results(path, ref):
 def test_a_late_call_before_the_batch_end_makes_the_batch_rated_again(tmp_path):
     root = setup_root(tmp_path / "r", **REFERENCE)
     path = add_calls(root, random_calls(2000, seed=3))
-    ref = _reference(root)
+    ref = reference(root)
     conn = db.connect(path, "dataset")
     batch = _snapshot(conn, ref, 500)
     last_date = batch.rows[-1][1]
@@ -66,7 +57,7 @@ def test_a_late_call_before_the_batch_end_makes_the_batch_rated_again(tmp_path):
 def test_a_batch_rated_by_another_run_meanwhile_is_rated_again_from_what_is_new(tmp_path):
     root = setup_root(tmp_path / "r", **REFERENCE)
     path = add_calls(root, random_calls(3000, seed=4))
-    ref = _reference(root)
+    ref = reference(root)
     conn = db.connect(path, "dataset")
     rate_month(conn, ref, batch_size=1000)  # everything rated: start again with new calls
     with db.write_transaction(conn):
