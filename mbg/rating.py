@@ -111,8 +111,8 @@ def _normalized(rows: Iterable[tuple], rules, unrated: list) -> Iterator[tuple]:
 
 @contextlib.contextmanager
 def _no_gc() -> Iterator[None]:
-    """The cycle collector off for a run: the rows read, the cost rows and the caches are
-    millions of tuples without cycles, and the collector would walk them again and again
+    """The cycle collector off for a run: the rows read, the resolved calls and the caches
+    are millions of tuples without cycles, and the collector would walk them again and again
     (a quarter of a force run's time)."""
     enabled = gc.isenabled()
     gc.disable()
@@ -130,14 +130,14 @@ class _Batch:
     calls: list            # the resolved calls with something to price
     with_buckets: list     # positions in calls of those with a bucket in their plan
     unrated: list          # telephony_unrated rows
-    tally: list            # [unanswered, -, -, longest billsec]
+    tally: list            # [unanswered calls, longest billsec]
     registry: PlanRegistry
 
 
 def _resolve(rows: list, ref: Reference, rules, caches: dict) -> _Batch:
     """Step one of rating a batch, in Python and without touching the database."""
     unrated: list = []
-    tally = [0, 0, 0, 0]
+    tally = [0, 0]
     with_buckets: list = []
     source = _normalized(rows, rules, unrated) if rules is not None else rows
     calls = resolve_calls(source, ref, unrated, caches, tally, with_buckets)
@@ -156,11 +156,11 @@ def _store(conn: apsw.Connection, batch: _Batch, caches: dict, amount: bool = Tr
     costing = caches.get("sql")
     if costing is None or costing.conn is not conn:
         costing = caches["sql"] = SqlCosting(conn)
-    priced = costing.write(batch.calls, batch.registry, batch.tally[3], taken, amount)
+    priced = costing.write(batch.calls, batch.registry, batch.tally[1], taken, amount)
     if priced is None:
-        tally = [0, 0, 0]
+        tally = [0, 0]
         conn.executemany(INSERT_COST, cost_rows(batch.calls, batch.registry, taken, tally))
-        priced = tally[1], tally[2]
+        priced = tally[0], tally[1]
     conn.executemany(WRITE_COUNTER, [(*k, v) for k, v in counters.items() if before.get(k) != v])
     conn.executemany(INSERT_UNRATED, batch.unrated)
     result = RatingResult(calls=len(batch.rows), unanswered=batch.tally[0], costs=priced[0],

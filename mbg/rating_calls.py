@@ -101,7 +101,7 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
 
     Appends the unrated rows ('unknown account', 'no tariff', 'no rate') to ``unrated``
     and the positions in the result of the calls whose plan has a bucket to
-    ``with_buckets``, adds unanswered calls to tally[0] and sets tally[3] to the largest
+    ``with_buckets``, adds unanswered calls to tally[0] and sets tally[1] to the largest
     billsec seen. A billsec below 0 marks a call settled by mediation: neither rated nor
     unanswered.
 
@@ -127,7 +127,7 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
     month_numbers: dict = {}
     month_plans: dict = {}
     unanswered = 0
-    longest = tally[3]
+    longest = tally[1]
     for log_id, calldate, src, dst, channel, dstchannel, billsec in rows:
         if billsec <= 0:
             if billsec == 0:
@@ -199,7 +199,7 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
                 with_buckets.append(len(out))
             append((log_id, account, dst, billsec, plan_id))
     tally[0] += unanswered
-    tally[3] = longest
+    tally[1] = longest
     return out
 
 
@@ -230,8 +230,8 @@ def use_buckets(calls: list[tuple], with_buckets: list[int], registry: PlanRegis
 def cost_rows(calls: list[tuple], registry: PlanRegistry, taken: list[tuple[int, int, int]],
               tally: list[int]) -> Iterator[tuple]:
     """The telephony_cost rows of resolved calls, in order: SPEC 7.5 and 7.7 in Python,
-    with the bucket seconds ``taken`` (use_buckets). Adds to tally[1] the rows and to
-    tally[2] their amount. A generator, so executemany writes each row as it is made."""
+    with the bucket seconds ``taken`` (use_buckets). Adds to tally[0] the rows and to
+    tally[1] their amount. A generator, so executemany writes each row as it is made."""
     plans = registry.plans
     free_of = {(i, pos): free for i, pos, free in taken}
     written = total = 0
@@ -245,5 +245,5 @@ def cost_rows(calls: list[tuple], registry: PlanRegistry, taken: list[tuple[int,
             total += amount
             yield (log_id, name, account, rate.direction, rate.prefix, dst, billed, free, amount,
                    role)
-    tally[1] += written
-    tally[2] += total
+    tally[0] += written
+    tally[1] += total

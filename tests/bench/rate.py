@@ -112,7 +112,7 @@ def run(n: int, workdir: Path) -> list[Figure]:
     conn.close()
     gc.disable()
     cpu = time.process_time()
-    resolve_calls(in_memory, ref, [], {}, [0, 0, 0, 0], [])
+    resolve_calls(in_memory, ref, [], {}, [0, 0], [])
     loop_cpu = time.process_time() - cpu
     gc.enable()
     assert inc.calls == n and forced.calls == n and forced.costs == inc.costs == cost_rows
