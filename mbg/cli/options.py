@@ -40,7 +40,8 @@ def handle_errors(func: Callable) -> Callable:
         except (apsw.FullError, apsw.IOError) as e:
             # a full disk (also the temporary files of a sort) or a failing one: the
             # transaction running was rolled back; what was committed before stays
-            raise CommandError(f"{e}; the running transaction was rolled back", 1) from None
+            message = str(e).removeprefix(f"{type(e).__name__}: ")  # apsw 3.40 names it
+            raise CommandError(f"{message}; the running transaction was rolled back", 1) from None
 
     return wrapper
 
