@@ -22,6 +22,7 @@ import apsw
 from .errors import InputError
 from .money import format_minor
 from .rating import SELECT_CALLS_FULL, call_dict
+from .rating_sql import sum_amounts
 from .tariffs import Reference, billed_seconds
 
 
@@ -47,8 +48,8 @@ def dataset_status(conn: apsw.Connection, path: Path) -> DatasetStatus:
         calls, new, unanswered = conn.execute(
             "SELECT count(*), coalesce(sum(is_new), 0), coalesce(sum(billsec <= 0), 0) "
             "FROM telephony_log").fetchall()[0]
-        costs, amount = conn.execute(
-            "SELECT count(*), coalesce(sum(amount), 0) FROM telephony_cost").fetchall()[0]
+        costs = conn.execute("SELECT count(*) FROM telephony_cost").fetchall()[0][0]
+        amount = sum_amounts(conn, "SELECT amount FROM telephony_cost")
         unrated = dict(conn.execute(
             "SELECT reason, count(*) FROM telephony_unrated GROUP BY reason ORDER BY reason"
         ).fetchall())
@@ -73,9 +74,10 @@ def format_status(statuses: list[DatasetStatus], decimals: int) -> list[str]:
 def _exact(rate, charged: int) -> str:
     """connect_fee + charged * price / 60 as an exact decimal, or to 12 places if endless."""
     with localcontext() as ctx:
-        ctx.prec = 40
+        # enough digits for every digit of the fee and price, and 12 places past them
+        ctx.prec = 40 + len(rate.connect_fee) + len(rate.price) + len(str(charged))
         value = Decimal(rate.connect_fee) + Decimal(charged) * Decimal(rate.price) / Decimal(60)
-    text = f"{value.normalize():f}"
+        text = f"{value.normalize():f}"
     whole, _, part = text.partition(".")
     return f"{whole}.{part[:12]}..." if len(part) > 12 else text
 

@@ -47,7 +47,7 @@ import apsw
 
 from . import db
 from .rating_calls import PlanRegistry, cost_rows, plan_registry, resolve_calls, use_buckets
-from .rating_sql import SqlCosting
+from .rating_sql import SqlCosting, sum_amounts
 from .tariffs import Reference
 
 BATCH = 100_000
@@ -256,8 +256,8 @@ def force_month(conn: apsw.Connection, ref: Reference, rules=None, chunk_size: i
             if on_progress:
                 on_progress(len(rows))
         # the month's total in one pass, cheaper than after each chunk
-        total.costs, total.amount = conn.execute(
-            "SELECT count(*), coalesce(sum(amount), 0) FROM telephony_cost").fetchall()[0]
+        total.costs = conn.execute("SELECT count(*) FROM telephony_cost").fetchall()[0][0]
+        total.amount = sum_amounts(conn, "SELECT amount FROM telephony_cost")
         _clear_new(conn)
     return total
 

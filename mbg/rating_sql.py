@@ -75,9 +75,18 @@ CALLS_AT_ONCE = 20
 _INSERT_CALLS_AT_ONCE = _INSERT_CALL + ",".join(["(?,?,?,?,?)"] * CALLS_AT_ONCE)
 _INSERT_CALL += "(?,?,?,?,?)"
 
-# The amount of the cost rows just written (RETURNING would cost more than this lookup)
-_BATCH_AMOUNT = ("SELECT coalesce(sum(t.amount), 0) FROM temp.rating_calls c "
+# The amounts of the cost rows just written (RETURNING would cost more than this lookup)
+BATCH_AMOUNTS = ("SELECT t.amount FROM temp.rating_calls c "
                  "CROSS JOIN main.telephony_cost t ON t.log_id = c.log_id")
+
+
+def sum_amounts(conn: apsw.Connection, amounts: str) -> int:
+    """The sum of the query ``amounts`` (one column), exact: SQLite's sum() stops at
+    2**63 with an error; a total that large is added up in Python."""
+    try:
+        return conn.execute(f"SELECT coalesce(sum(amount), 0) FROM ({amounts})").fetchall()[0][0]
+    except apsw.SQLError:  # integer overflow
+        return sum(amount for (amount,) in conn.execute(amounts))
 
 
 def rate_fits(rate: Rate) -> bool:
@@ -95,31 +104,41 @@ class SqlCosting:
         self.conn = conn
         # A batch's temp tables are a few MB: in the temp cache, never written to a file
         conn.execute("PRAGMA temp.cache_size = -65536")
-        for sql in _TEMP_TABLES:
-            conn.execute(sql)
-        self.registry: PlanRegistry | None = None
+        self.registry: PlanRegistry | None = None  # None: the temp tables are to be made
         self.plans_sent = 0
+        self.rows_sent = 0  # rows of temp.rating_plans
         self.fits = True  # every rate sent so far fits (rate_fits)
 
     def _send_plans(self, registry: PlanRegistry) -> bool:
         """Copy the plans made since the last batch into the temp table. False, and
         nothing sent, if a rate does not fit: from then on Python prices."""
-        if registry is not self.registry:  # another registry's plans: start again
+        if registry is self.registry and self._rows_in_table() != self.rows_sent:
+            self.registry = None  # a transaction rolled back took what was sent in it
+        if registry is not self.registry:  # another registry's plans, or none: start again
+            for sql in _TEMP_TABLES:
+                self.conn.execute(sql)
             self.conn.execute("DELETE FROM temp.rating_plans")
-            self.registry, self.plans_sent, self.fits = registry, 0, True
+            self.registry, self.plans_sent, self.rows_sent, self.fits = registry, 0, 0, True
         new = registry.plans[self.plans_sent:]
         self.fits = self.fits and all(rate_fits(hot[10]) for plan in new for _, _, hot in plan.rated)
         if not self.fits:
             return False
-        self.conn.executemany(
-            "INSERT INTO temp.rating_plans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(plan.plan_id, pos, name, role, rate.direction, rate.prefix, rate.free_seconds,
-              rate.first, rate.next, hot[7], hot[8], hot[9], rate.denominator,
-              rate.bucket is not None)
-             for plan in new for pos, (name, role, hot) in enumerate(plan.rated)
-             for rate in (hot[10],)])
+        rows = [(plan.plan_id, pos, name, role, rate.direction, rate.prefix, rate.free_seconds,
+                 rate.first, rate.next, hot[7], hot[8], hot[9], rate.denominator,
+                 rate.bucket is not None)
+                for plan in new for pos, (name, role, hot) in enumerate(plan.rated)
+                for rate in (hot[10],)]
+        self.conn.executemany("INSERT INTO temp.rating_plans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                              rows)
         self.plans_sent = len(registry.plans)
+        self.rows_sent += len(rows)
         return True
+
+    def _rows_in_table(self) -> int:
+        try:
+            return self.conn.execute("SELECT count(*) FROM temp.rating_plans").fetchall()[0][0]
+        except apsw.SQLError:  # no such table: made in a transaction rolled back since
+            return -1
 
     def write(self, calls: list[tuple], registry: PlanRegistry, longest_billsec: int,
               taken: list[tuple[int, int, int]], amount: bool = True) -> tuple[int, int] | None:
@@ -147,4 +166,4 @@ class SqlCosting:
                          "(SELECT log_id FROM temp.rating_calls)")
             conn.execute(_COSTS)
         rows = conn.changes()
-        return rows, conn.execute(_BATCH_AMOUNT).fetchall()[0][0] if amount else 0
+        return rows, sum_amounts(conn, BATCH_AMOUNTS) if amount else 0

@@ -24,6 +24,7 @@ import apsw
 from .errors import InputError
 
 ROUNDERS = ("half-up", "half-even", "up", "down")
+ROUTE_CACHE_LIMIT = 100_000
 
 
 def round_fraction(numerator: int, denominator: int, rounding: str) -> int:
@@ -44,10 +45,15 @@ def round_fraction(numerator: int, denominator: int, rounding: str) -> int:
 
 
 def _scaled(text: str) -> tuple[int, int]:
-    """'0.4500' -> (4500, 4): an exact decimal as an integer over 10**places."""
-    value = Decimal(text)
-    exponent = -value.as_tuple().exponent if value.as_tuple().exponent < 0 else 0
-    return int(value.scaleb(exponent)), exponent
+    """'0.4500' -> (4500, 4): an exact decimal as an integer over 10**places.
+
+    Built from the digits themselves: Decimal arithmetic would round to its context's
+    28 significant digits."""
+    sign, digits, exponent = Decimal(text).as_tuple()
+    number = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+    if exponent >= 0:
+        return number * 10**exponent, 0
+    return number, -exponent
 
 
 _SHARED: dict = {}  # value -> one object for it (ints and names repeat across rates)
@@ -260,6 +266,8 @@ class Reference:
         cache = self.route_cache
         if dstchannel in cache:
             return cache[dstchannel]
+        if len(cache) >= ROUTE_CACHE_LIMIT:  # Asterisk names a channel per call
+            cache.clear()
         found = self.route_match(dstchannel)
         cache[dstchannel] = found[1] if found else None
         return cache[dstchannel]

@@ -114,3 +114,61 @@ def test_force_of_a_month_never_rated_keeps_the_index_of_new_calls(tmp_path):
     assert "telephony_log_new" in str(plan)
     result = mbg("rate", "2009-10", "--root", root)
     assert "rated 1 calls" in result.output
+
+
+def test_a_month_total_past_2_63_minor_units_is_still_exact(tmp_path):
+    """SQLite's sum() stops at 2**63; the total of a run and of mbg status does not."""
+    root = setup_root(tmp_path / "r", settings="money_decimals = 6\n", accounts="A1,x",
+                      tariffs="T,,out,9000000000000,1,1,0,0,", routes="ch*,T")
+    path = add_calls(root, [call("2009-10-05 10:00:00", "1", "2", 60, "a", dstchannel="ch1"),
+                            call("2009-10-05 11:00:00", "1", "2", 60, "b", dstchannel="ch1")])
+    for force in ([], ["--force"]):
+        result = mbg("rate", *force, "2009-10", "--root", root)
+        assert result.exit_code == 0, result.output
+        assert "2 costs 18000000000000.000000" in result.output
+    assert amounts(path) == {"a": 9 * 10**18, "b": 9 * 10**18}
+    status = mbg("status", "2009-10", "--root", root)
+    assert status.exit_code == 0 and "18000000000000.000000" in status.output
+
+
+def test_a_price_of_more_than_28_digits_is_exact(tmp_path):
+    """Decimal's default context keeps 28 digits; a rate's price keeps all of its own."""
+    root = setup_root(tmp_path / "r", settings='money_decimals = 0\nrounding = "up"\n',
+                      accounts="A1,x", numbers="1,A1,2009-01-01,",
+                      tariffs="T,,,60.000000000000000000000000000001,1,1,,,",
+                      services="phone,,,,T", subscriptions="A1,phone,2009-01-01,")
+    path = add_calls(root, [call("2009-10-05 10:00:00", "1", "2", 60, "a")])
+    assert mbg("rate", "2009-10", "--root", root).exit_code == 0
+    assert amounts(path) == {"a": 61}  # 60.000...01 rounded up
+    explained = mbg("explain", "2009-10", "1", "--root", root)
+    assert "60.000000000000000000000000000001" in explained.output, explained.output
+
+
+def test_a_batch_rolled_back_is_priced_again_in_full(tmp_path):
+    """The temp tables go back with a rolled-back transaction; the next write of the same
+    run must send its plans again, not price against an empty table."""
+    from mbg.rating import SELECT_CALLS, _resolve, _store
+    from mbg.rating_sql import SqlCosting
+
+    root = setup_root(tmp_path / "r", **REFERENCE)
+    path = add_calls(root, random_calls(300, seed=14))
+    ref = reference(root)
+    conn = db.connect(path, "dataset")
+    rows = conn.execute(SELECT_CALLS + " ORDER BY calldate, id").fetchall()
+    for made_before in (True, False):  # temp tables made before, or inside, the transaction
+        caches = {"sql": SqlCosting(conn)} if made_before else {}
+        batch = _resolve(rows, ref, None, caches)
+        try:
+            with db.write_transaction(conn):
+                first = _store(conn, batch, caches)
+                raise RuntimeError("stop")
+        except RuntimeError:
+            pass
+        with db.write_transaction(conn):
+            again = _store(conn, batch, caches)
+            written = conn.execute("SELECT count(*) FROM telephony_cost").fetchall()[0][0]
+            conn.execute("DELETE FROM telephony_cost")
+            conn.execute("DELETE FROM telephony_unrated")
+            conn.execute("DELETE FROM telephony_counter")
+        assert first.costs > 100 and again.costs == first.costs == written
+    conn.close()
