@@ -91,9 +91,14 @@ def _fee_or_none(cell: str, ctx: dict) -> int | None:
     return value
 
 
+MAX_SECONDS = 10**9  # 31 years: increments, free seconds, bucket sizes
+
+
 def _seconds(cell: str, ctx: dict) -> int:
     if not cell.isdigit() or not cell.isascii():
         raise ValueError(f"bad seconds {cell!r}: expected a whole number >= 0")
+    if len(cell) > 10 or int(cell) > MAX_SECONDS:
+        raise ValueError(f"bad seconds {cell!r}: more than {MAX_SECONDS}")
     return int(cell)
 
 

@@ -176,6 +176,9 @@ BAD = [
                 "t,7,,1,0,,,,\n", "line 2, column first: bad increment"),
     ("tariffs", "tariff,prefix,direction,price,first,next,connect_fee,free_seconds,bucket\n"
                 "t,7,,1,,1.5,,,\n", "line 2, column next: bad seconds"),
+    ("tariffs", "tariff,prefix,direction,price,first,next,connect_fee,free_seconds,bucket\n"
+                "t,7,,1,100000000000000000000,,,,\n",
+     "line 2, column first: bad seconds '100000000000000000000': more than 1000000000"),
     ("buckets", "tariff,bucket,seconds\nnope,b,60\n", "line 2, column tariff: unknown tariff"),
     ("services", "service,name,monthly_fee,daily_fee,tariff\ns,,1.005,,\n",
      "line 2, column monthly_fee: bad amount '1.005': more than 2 decimal places"),
