@@ -51,6 +51,7 @@ from .rating_sql import SqlCosting, sum_amounts
 from .tariffs import Reference
 
 BATCH = 200_000  # calls a batch: fewer commits; the write lock is held about a second
+FORCE_CHUNK = 100_000  # force is one transaction anyway: smaller chunks, less memory
 
 SELECT_CALLS = "SELECT id, calldate, src, dst, channel, dstchannel, billsec FROM telephony_log"
 # With mediation rules the rules see every field of the call.
@@ -237,7 +238,7 @@ def _write_batch(conn, batch: _Batch, select, batch_size, ref, rules, caches,
     return len(batch.rows)
 
 
-def force_month(conn: apsw.Connection, ref: Reference, rules=None, chunk_size: int = BATCH,
+def force_month(conn: apsw.Connection, ref: Reference, rules=None, chunk_size: int = FORCE_CHUNK,
                 on_progress: Callable[[int], None] | None = None) -> RatingResult:
     """Delete the month's results and rate every call again, in one transaction."""
     total = RatingResult()
