@@ -88,9 +88,9 @@ def merge_files(
     Only telephony_log rows are copied, with new ids and ``is_new=1``; a row whose content
     key is already in the target is ignored, and a call found in several sources is stored
     once. The new ids follow the content key's order (source, calldate, ...), the order
-    the rows are inserted in. Sources are opened read-only. All sources go in one transaction on the target (per group of nine: SQLite
-    attaches at most ten files at once). ``on_progress(source)`` is called for each source
-    once its group is committed.
+    the rows are inserted in. Sources are opened read-only. All sources go in one
+    transaction on the target (per group of nine: SQLite attaches at most ten files at
+    once). ``on_progress(source)`` is called for each source once its group is committed.
 
     How it is fast: each group is one ``INSERT OR IGNORE ... SELECT`` that reads every
     source in its stored order, sorts the rows by the unique key (SQLite's external sorter,
