@@ -256,8 +256,8 @@ def force_month(conn: apsw.Connection, ref: Reference, rules=None, chunk_size: i
             total.add(_store(conn, _resolve(rows, ref, rules, caches), caches, amount=False))
             if on_progress:
                 on_progress(len(rows))
-        # the month's total in one pass, cheaper than after each chunk
-        total.costs = conn.execute("SELECT count(*) FROM telephony_cost").fetchall()[0][0]
+        # the month's amount in one pass, cheaper than after each chunk (the chunks
+        # counted their rows)
         total.amount = sum_amounts(conn, "SELECT amount FROM telephony_cost")
         _clear_new(conn)
     return total

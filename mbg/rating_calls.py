@@ -60,7 +60,7 @@ class PlanRegistry:
         """The entry of plan tariffs ``names`` plus ``route`` for numbers whose longest
         union prefix is ``prefix``. A plan tariff that is also the route tariff is rated
         once, as the plan."""
-        found = self.reference.resolved[prefix]
+        found = self.reference.rates_at(prefix)
         all_names = names + (route,) if route is not None and route not in names else names
         rated, missing = [], []
         for name in all_names:
@@ -174,7 +174,7 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
         if not names and route is None:
             continue
         # SPEC 7.4: the longest prefix, for every tariff of the call at once (see
-        # Reference.rates_for), and with it the plan (PlanRegistry)
+        # Reference.rates_at), and with it the plan (PlanRegistry)
         table = tables.get(route)
         table = table.get(names) if table is not None else None
         if table is None:

@@ -189,8 +189,7 @@ class Reference:
     # every prefix of every tariff, and the lengths present, longest first
     prefixes: set[str] = field(default_factory=set)
     prefix_lengths: tuple[int, ...] = ()
-    # union prefix -> {tariff: its rate for numbers whose longest union prefix is that};
-    # None -> the rates of numbers no prefix matches
+    # union prefix (None: no prefix matches) -> its rates (rates_at), made on demand
     resolved: dict[str | None, dict[str, tuple | None]] = field(default_factory=dict, repr=False)
     # the plans made from these rates by rating (rating_calls.plan_registry)
     plan_registry: object = field(default=None, repr=False)
@@ -198,27 +197,16 @@ class Reference:
     def __post_init__(self) -> None:
         self.prefixes = {p for t in self.tariffs.values() for p in t.rates}
         self.prefix_lengths = tuple(sorted({len(p) for p in self.prefixes}, reverse=True))
-        # Every union prefix (and None: no prefix) has its entry from the start, so the
-        # rating loop finds the longest prefix and its rates with one lookup per length.
-        for q in [*self.prefixes, None]:
-            self.resolved[q] = _LazyRates(self.tariffs, q)
 
-    def rates_for(self, number: str) -> dict[str, tuple | None]:
-        """A dict tariff -> Rate.hot of the longest prefix of ``number`` in that tariff
-        (None: no rate), filled on demand. One walk over the union of all prefixes
-        serves every tariff of a call: if q is the longest prefix of the number among all
-        tariffs' prefixes, then a tariff's longest prefix of the number is its longest
-        prefix of q."""
-        prefixes = self.prefixes
-        for k in self.prefix_lengths:
-            q = number[:k]
-            if q in prefixes:
-                break
-        else:
-            q = None
-        rates = self.resolved.get(q)
+    def rates_at(self, prefix: str | None) -> dict[str, tuple | None]:
+        """A dict tariff -> Rate.hot (None: no rate) for the numbers whose longest prefix
+        among all tariffs' prefixes is ``prefix`` (None: no prefix matches), filled on
+        demand. So one walk over the union of all prefixes serves every tariff of a call:
+        if q is the longest prefix of the number among all tariffs' prefixes, then a
+        tariff's longest prefix of the number is its longest prefix of q."""
+        rates = self.resolved.get(prefix)
         if rates is None:
-            rates = self.resolved[q] = _LazyRates(self.tariffs, q)
+            rates = self.resolved[prefix] = _LazyRates(self.tariffs, prefix)
         return rates
 
     def account_row(self, number: str, day: str) -> tuple[str, str | None, str] | None:
