@@ -186,8 +186,13 @@ NEW_UP_TO = "WHERE is_new = 1 AND calldate <= ?1 AND (calldate < ?1 OR id <= ?2)
 
 
 def rate_month(conn: apsw.Connection, ref: Reference, rules=None, batch_size: int = BATCH,
-               on_progress: Callable[[int], None] | None = None) -> RatingResult:
+               on_progress: Callable[[int], None] | None = None,
+               backlog: bool = True) -> RatingResult:
     """Rate the new calls of a dataset, oldest first, one write transaction per batch.
+
+    A backlog (more than one batch of new calls, and more than half the month's calls:
+    a month collected or imported in bulk and never rated) is rated in one transaction
+    instead, as force does, unless ``backlog`` is False (_rate_backlog).
 
     Each batch is read in one snapshot and resolved (accounts, tariffs, rates) with no
     lock held. Then a write transaction checks that the snapshot still holds (the new calls
@@ -198,6 +203,9 @@ def rate_month(conn: apsw.Connection, ref: Reference, rules=None, batch_size: in
     pricing and writing, and a collector waiting for it gets it while the next batch is
     being resolved (db.set_busy_timeout tries every 2 ms).
     """
+    new, calls = _count_calls(conn)
+    if backlog and new > batch_size and new > calls // 2:
+        return _rate_backlog(conn, ref, rules, on_progress)
     total = RatingResult()
     caches: dict = {"sql": SqlCosting(conn)}
     select = (SELECT_CALLS_FULL if rules is not None else SELECT_CALLS) + \
@@ -238,37 +246,71 @@ def _write_batch(conn, batch: _Batch, select, batch_size, ref, rules, caches,
     return len(batch.rows)
 
 
-def force_month(conn: apsw.Connection, ref: Reference, rules=None, chunk_size: int = FORCE_CHUNK,
-                on_progress: Callable[[int], None] | None = None) -> RatingResult:
-    """Delete the month's results and rate every call again, in one transaction."""
+def _rate_backlog(conn: apsw.Connection, ref: Reference, rules,
+                  on_progress: Callable[[int], None] | None) -> RatingResult:
+    """rate_month of a month whose calls are mostly new (collected or imported in bulk,
+    never rated): like force, in one transaction, but keeping what is rated already. One
+    transaction lets _clear_new drop the index of new calls while it clears them, which
+    halves that work, and saves a commit per batch; the lock is held as long as a force."""
     total = RatingResult()
-    caches: dict = {"sql": SqlCosting(conn)}
-    select = (SELECT_CALLS_FULL if rules is not None else SELECT_CALLS) + " ORDER BY calldate, id"
+    select = (SELECT_CALLS_FULL if rules is not None else SELECT_CALLS) + \
+        " WHERE is_new = 1 ORDER BY calldate, id"
     with _no_gc(), db.write_transaction(conn):
-        conn.execute("DELETE FROM telephony_cost")
-        conn.execute("DELETE FROM telephony_unrated")
-        conn.execute("DELETE FROM telephony_counter")
-        cursor = conn.execute(select)
-        while True:
-            rows = list(itertools.islice(cursor, chunk_size))
-            if not rows:
-                break
-            total.add(_store(conn, _resolve(rows, ref, rules, caches), caches, amount=False))
-            if on_progress:
-                on_progress(len(rows))
-        # the month's amount in one pass, cheaper than after each chunk (the chunks
-        # counted their rows)
-        total.amount = sum_amounts(conn, "SELECT amount FROM telephony_cost")
+        _rate_in_order(conn, ref, rules, select, total, on_progress, amount=True)
         _clear_new(conn)
     return total
 
 
-def _clear_new(conn: apsw.Connection) -> None:
+def force_month(conn: apsw.Connection, ref: Reference, rules=None, chunk_size: int = FORCE_CHUNK,
+                on_progress: Callable[[int], None] | None = None) -> RatingResult:
+    """Delete the month's results and rate every call again, in one transaction."""
+    total = RatingResult()
+    select = SELECT_CALLS_FULL if rules is not None else SELECT_CALLS
+    with _no_gc(), db.write_transaction(conn):
+        conn.execute("DELETE FROM telephony_cost")
+        conn.execute("DELETE FROM telephony_unrated")
+        conn.execute("DELETE FROM telephony_counter")
+        new, calls = _count_calls(conn)
+        # Every call new (never rated): the index of new calls gives their order, no sort
+        where = " WHERE is_new = 1" if new == calls else ""
+        _rate_in_order(conn, ref, rules, f"{select}{where} ORDER BY calldate, id", total,
+                       on_progress, amount=False, chunk_size=chunk_size)
+        # the month's amount in one pass, cheaper than after each chunk (the chunks
+        # counted their rows)
+        total.amount = sum_amounts(conn, "SELECT amount FROM telephony_cost")
+        _clear_new(conn, new, calls)
+    return total
+
+
+def _rate_in_order(conn: apsw.Connection, ref: Reference, rules, select: str,
+                   total: RatingResult, on_progress: Callable[[int], None] | None,
+                   amount: bool, chunk_size: int = FORCE_CHUNK) -> None:
+    """Rate the calls of ``select`` in the caller's write transaction, ``chunk_size`` at
+    a time (memory stays flat, the order and counters are those of one pass)."""
+    caches: dict = {"sql": SqlCosting(conn)}
+    cursor = conn.execute(select)
+    while True:
+        rows = list(itertools.islice(cursor, chunk_size))
+        if not rows:
+            break
+        total.add(_store(conn, _resolve(rows, ref, rules, caches), caches, amount))
+        if on_progress:
+            on_progress(len(rows))
+
+
+def _count_calls(conn: apsw.Connection) -> tuple[int, int]:
+    """(new calls, all calls) of the month."""
+    return conn.execute("SELECT (SELECT count(*) FROM telephony_log WHERE is_new = 1), "
+                        "(SELECT count(*) FROM telephony_log)").fetchall()[0]
+
+
+def _clear_new(conn: apsw.Connection, new: int | None = None, calls: int | None = None) -> None:
     """is_new = 0 on every call. When most calls are new (a month never rated), dropping
     the index of new calls first and making it again, empty, costs half of updating it
-    row by row; all in the caller's transaction."""
-    new, calls = conn.execute("SELECT (SELECT count(*) FROM telephony_log WHERE is_new = 1), "
-                              "(SELECT count(*) FROM telephony_log)").fetchall()[0]
+    row by row; all in the caller's transaction. ``new`` and ``calls``: _count_calls, if
+    the caller has it."""
+    if new is None or calls is None:
+        new, calls = _count_calls(conn)
     if new > calls // 2:
         conn.execute("DROP INDEX telephony_log_new")
         conn.execute("UPDATE telephony_log SET is_new = 0 WHERE is_new = 1")

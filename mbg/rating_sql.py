@@ -75,18 +75,31 @@ CALLS_AT_ONCE = 20
 _INSERT_CALLS_AT_ONCE = _INSERT_CALL + ",".join(["(?,?,?,?,?)"] * CALLS_AT_ONCE)
 _INSERT_CALL += "(?,?,?,?,?)"
 
-# The amounts of the cost rows just written (RETURNING would cost more than this lookup)
+# The amounts of the cost rows just written (RETURNING would cost more than these):
+# those of the batch's range of log ids, when that range holds no other rows (the usual
+# case: calls arrive in time order, so ids follow calldate), else a lookup per call.
+RANGE_AMOUNTS = "SELECT amount FROM main.telephony_cost WHERE log_id BETWEEN ?1 AND ?2"
+RANGE_ROWS = "SELECT count(*) FROM main.telephony_cost WHERE log_id BETWEEN ?1 AND ?2"
 BATCH_AMOUNTS = ("SELECT t.amount FROM temp.rating_calls c "
                  "CROSS JOIN main.telephony_cost t ON t.log_id = c.log_id")
 
 
-def sum_amounts(conn: apsw.Connection, amounts: str) -> int:
+def sum_amounts(conn: apsw.Connection, amounts: str, bindings: tuple = ()) -> int:
     """The sum of the query ``amounts`` (one column), exact: SQLite's sum() stops at
     2**63 with an error; a total that large is added up in Python."""
     try:
-        return conn.execute(f"SELECT coalesce(sum(amount), 0) FROM ({amounts})").fetchall()[0][0]
+        return conn.execute(f"SELECT coalesce(sum(amount), 0) FROM ({amounts})",
+                            bindings).fetchall()[0][0]
     except apsw.SQLError:  # integer overflow
-        return sum(amount for (amount,) in conn.execute(amounts))
+        return sum(amount for (amount,) in conn.execute(amounts, bindings))
+
+
+def batch_amount(conn: apsw.Connection, rows: int) -> int:
+    """The total of the ``rows`` cost rows just written for the calls of temp.rating_calls."""
+    lo, hi = conn.execute("SELECT min(log_id), max(log_id) FROM temp.rating_calls").fetchall()[0]
+    if conn.execute(RANGE_ROWS, (lo, hi)).fetchall()[0][0] == rows:
+        return sum_amounts(conn, RANGE_AMOUNTS, (lo, hi))
+    return sum_amounts(conn, BATCH_AMOUNTS)
 
 
 def rate_fits(rate: Rate) -> bool:
@@ -166,4 +179,4 @@ class SqlCosting:
                          "(SELECT log_id FROM temp.rating_calls)")
             conn.execute(_COSTS)
         rows = conn.changes()
-        return rows, sum_amounts(conn, BATCH_AMOUNTS) if amount else 0
+        return rows, batch_amount(conn, rows) if amount else 0

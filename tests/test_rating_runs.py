@@ -16,7 +16,8 @@ from mbg.rating import force_month, rate_month
 from mbg.tariffs import load_reference
 
 from .conftest import command, run_env
-from .rating_helpers import add_calls, amounts, call, costs, mbg, query, results, setup_root
+from .rating_helpers import (add_calls, amounts, call, costs, mbg, query, reference, results,
+                             setup_root)
 
 REFERENCE = dict(
     accounts="\n".join(f"A{i},Customer {i}" for i in range(10)),
@@ -78,6 +79,54 @@ def test_incremental_in_calldate_order_equals_force(tmp_path):
     # the command line gives the same again
     assert mbg("rate", "--force", "2009-10", "--root", root).exit_code == 0
     assert results(path) == incremental
+
+
+def _new_calls_index(path) -> list[tuple]:
+    return query(path, "SELECT sql FROM sqlite_master WHERE name = 'telephony_log_new'")
+
+
+def test_a_backlog_is_rated_in_one_transaction_with_the_same_results(tmp_path):
+    """More than a batch of new calls and more than half the month new: rate_month rates
+    them in one transaction (rating._rate_backlog), keeping the costs and counters of the
+    calls rated before; the results are those of batches, and of force."""
+    calls = random_calls(4000, seed=21)
+    paths = []
+    for name in ("batches", "backlog"):
+        root = setup_root(tmp_path / name, **REFERENCE)
+        path = add_calls(root, calls[:1000])
+        ref = reference(root)
+        conn = db.connect(path, "dataset")
+        rate_month(conn, ref)
+        add_calls(root, calls[1000:])  # 3,000 new of 4,000
+        before = query(path, "SELECT count(*), sum(amount) FROM telephony_cost")[0]
+        assert before[0] > 0
+        result = rate_month(conn, ref, batch_size=400, backlog=name == "backlog")
+        conn.close()
+        assert result.calls == 3000
+        after = query(path, "SELECT count(*), sum(amount) FROM telephony_cost")[0]
+        assert (result.costs, result.amount) == (after[0] - before[0], after[1] - before[1])
+        assert query(path, "SELECT count(*) FROM telephony_log WHERE is_new = 1") == [(0,)]
+        paths.append((root, path, result))
+    (_, batches, by_batches), (root, backlog, by_backlog) = paths
+    assert results(backlog) == results(batches)
+    assert (by_backlog.costs, by_backlog.amount, by_backlog.unrated) == \
+        (by_batches.costs, by_batches.amount, by_batches.unrated)
+    # the index of new calls, dropped while is_new was cleared, is there again and works
+    assert _new_calls_index(backlog) == _new_calls_index(batches) != []
+    add_calls(root, [call("2009-10-31 23:59:00", "495000001", "7495123", 61, "late")])
+    conn = db.connect(backlog, "dataset")
+    assert rate_month(conn, reference(root)).calls == 1
+    conn.close()
+    # force straight after, and force of a copy never rated (read through the index of
+    # new calls, no sort), give the same again
+    assert mbg("rate", "--force", "2009-10", "--root", root).exit_code == 0
+    forced = results(backlog)
+    with sqlite3.connect(backlog) as con:
+        con.execute("UPDATE telephony_log SET is_new = 1")
+    con.close()
+    assert mbg("rate", "--force", "2009-10", "--root", root).exit_code == 0
+    assert results(backlog) == forced
+    assert _new_calls_index(backlog) == _new_calls_index(batches)
 
 
 def test_incremental_never_touches_rated_calls_and_counters_continue(tmp_path):
@@ -246,7 +295,7 @@ if len(sys.argv) > 3:  # start together: wait for the go file
     import os, time
     while not os.path.exists(sys.argv[3]):
         time.sleep(0.001)
-print(rate_month(conn, ref, batch_size=3000).calls)
+print(rate_month(conn, ref, batch_size=3000, backlog=False).calls)
 """
 
 
