@@ -2,7 +2,8 @@
 
 ``open_input(stream)`` reads gzip when the stream starts with the gzip magic bytes.
 ``ingest_stream(stream, parser, dataset_dir, rejects)`` reads lines (each at most
-``MAX_LINE + 2`` bytes held in memory), feeds the line parser, stores the records every
+``MAX_LINE + 2`` bytes held in memory), feeds the line parser (a block of lines at a time
+when it has ``parse_block`` or ``feed_block``), stores the records every
 ``BATCH`` records or so (checked after each chunk read; one transaction per month file:
 mbg.ingest.store_records) and writes rejected lines to the reject log as they come.
 Memory stays bounded for a stream of any size. A corrupt or truncated gzip stream is one
@@ -130,6 +131,8 @@ def ingest_stream(
     feed = parser.feed
     # One record per line (SimpleLineParser): parse whole blocks, number lines here.
     parse_block = getattr(parser, "parse_block", None)
+    # Records held back across lines (tacacs): blocks of lines, numbered by the parser.
+    feed_block = getattr(parser, "feed_block", None)
     append = records.append
     lineno = 0
     tail = b""
@@ -159,6 +162,11 @@ def ingest_stream(
                     item.lineno = lineno + index + 1
                 take((item,))
             lineno += len(lines)
+        elif feed_block is not None:
+            items = feed_block(block, records)
+            if items:
+                take(items)
+            lineno = parser.lineno
         else:
             for line in block.split(b"\n"):
                 lineno += 1

@@ -26,7 +26,9 @@ mode (mbg.daemon):
 - Speed: callbuilder's ``SimpleLineParser`` also has ``parse_block`` (many lines at once,
   mbg.formats.callbuilder.parse_callbuilder_block), which pipe mode uses; ``feed`` gives
   the same items line by line. tacacs takes the ordinary line (its attribute names seen
-  before) by a fast path, mbg.formats.tacacs_avs, with the same result as the general one.
+  before) by a fast path, mbg.formats.tacacs_avs, with the same result as the general one;
+  its ``TacacsLineAssembler.feed_block(block, records)`` (pipe mode) takes many lines at
+  once, and a block of ordinary lines in one loop (mbg.formats.tacacs_block).
 - ``AGENTS`` maps a format name to its ``AgentSpec`` (mbg.formats.agents): how its
   ``-ports`` are read and how its line parser is made.
 """

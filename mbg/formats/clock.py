@@ -191,6 +191,20 @@ class H323Clock:
         local = dt.datetime.combine(date, dt.time()) + dt.timedelta(seconds=sod)
         return int(local.replace(tzinfo=zone).timestamp()), flag
 
+    def fixed_midnight(self, rest: str) -> int | None:
+        """'MSK Thu Oct 1 2009' -> the UTC epoch of that local midnight when the zone has
+        a fixed offset (what ``parse`` adds the time of day to); None otherwise (a zone
+        with DST, an unknown zone, a malformed date)."""
+        base = self._days.get(rest)
+        if base is None:
+            base = self._day_base(rest)
+            if type(base) is str:
+                return None
+            if len(self._days) >= CACHE_LIMIT:
+                self._days.clear()
+            self._days[rest] = base
+        return base if type(base) is int else None
+
     def _day_base(self, rest: str) -> int | tuple[dt.tzinfo, dt.date] | UnknownZone | str:
         """'MSK Thu Oct 1 2009' -> the UTC epoch of that local midnight (fixed-offset
         zones), (zone, date) for zones with DST (converted exactly per value), an

@@ -5,7 +5,9 @@
 ``TacacsParser.parse_record`` reads one record (a line, or a line joined with its
 continuation lines by ``\\n``); ``TacacsLineAssembler`` is the LineParser that joins
 continuation lines and infers the year of year-less timestamps. The ordinary line goes
-through a fast path (mbg.formats.tacacs_avs) that gives what ``parse_general`` gives.
+through a fast path (mbg.formats.tacacs_avs) that gives what ``parse_general`` gives; pipe
+mode feeds whole blocks of lines (``TacacsLineAssembler.feed_block``), and a block of
+ordinary lines is parsed in one loop (mbg.formats.tacacs_block) with the same result.
 
 Rules and the decisions taken where SPEC and FORMATS are silent or INFERRED:
 - Calls are ``stop`` records with an ``h323-call-type`` attribute or ``service=connection``
@@ -71,6 +73,7 @@ from .tacacs_avs import (
     extra_json,
     split_avs,
 )
+from .tacacs_block import OrdinaryLines, ordinary_texts
 
 _MON = rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _DAY = rb"([ 0-3][0-9]) ([0-2][0-9]:[0-5][0-9]:[0-5][0-9])"
@@ -82,6 +85,9 @@ _RECORD_START = re.compile(
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 
 _MONTHS_BYTES = {name.encode(): number for name, number in MONTHS.items()}
+# Year-less timestamps of each month, as _RECORD_START reads them (ASCII text).
+_MONTH_START = {number: re.compile(name + " " + _DAY.decode() + r"(?=\s|$)", re.ASCII)
+                for name, number in MONTHS.items()}
 _IGNORED_TYPES = frozenset(("start", "update", "unknown", "watchdog"))
 
 
@@ -95,6 +101,7 @@ class TacacsParser:
         self.clock = BillingClock(settings.timezone)
         self.h323 = H323Clock(settings.tacacs_zones)
         self.shapes = AvShapes(frozenset(LOOKED_UP + self.src_order + self.dst_order))
+        self.ordinary = OrdinaryLines(self, _CAUSES)  # the block path
 
     def parse_record(self, line: bytes, year: int | None = None) -> Item:
         """A record -> a record tuple, a Rejection or IGNORED.
@@ -348,6 +355,15 @@ def parse_line_timestamp(stamp: str, year: int | None = None) -> tuple[dt.date, 
         return None
 
 
+def _sort_items(items: list[Item], records: list[tuple], out: list[Item]) -> None:
+    """Records to ``records``, other items to ``out``."""
+    for item in items:
+        if type(item) is tuple:
+            records.append(item)
+        else:
+            out.append(item)
+
+
 class TacacsLineAssembler:
     """The LineParser of tacacs input (see mbg.formats).
 
@@ -402,6 +418,45 @@ class TacacsLineAssembler:
         self._pending_lineno = self.lineno
         self._pending_year = self._record_year(start)
         return out
+
+    def feed_block(self, block: bytes, records: list[tuple]) -> list[Item]:
+        """``feed`` of many lines at once (pipe mode): ``block`` is lines joined by
+        ``\\n``. The records completed are appended to ``records`` and the other items
+        returned: the same items as feeding the lines one by one. A block of ordinary lines
+        that all start a record takes the block path (mbg.formats.tacacs_block)."""
+        texts = ordinary_texts(block)
+        years = None if texts is None else self._years(block, texts)
+        if years is None:
+            out = []
+            for line in block.split(b"\n"):
+                _sort_items(self.feed(line), records, out)
+            return out
+        # Each line starts a record: the one held back is complete, and so is each line
+        # but the last, which is held back in turn (the next block may continue it).
+        out = []
+        _sort_items(self._flush(), records, out)
+        first = self.lineno + 1
+        self.lineno += len(texts)
+        out += self.parser.ordinary.parse(block, texts, years, first, records)
+        last = block[block.rfind(b"\n") + 1 :]
+        self._pending = [last]
+        self._pending_size = len(last)
+        self._pending_lineno = self.lineno
+        self._pending_year = years[-1]
+        return out
+
+    def _years(self, block: bytes, texts: list[str]) -> list[int | None] | None:
+        """The year of each line's timestamp (``_record_year`` of each line, in turn),
+        or None when a line does not start a record (nothing changed then)."""
+        if self._month is not None:
+            # Usually every line is of the month of the line before: nothing changes.
+            # (Up to the first TAB, texts are the lines themselves.)
+            if all(map(_MONTH_START[self._month].match, texts)):
+                return [self._year] * len(texts)
+        starts = list(map(_RECORD_START.match, block.split(b"\n")))
+        if not all(starts):
+            return None
+        return [self._record_year(start) for start in starts]
 
     def finish(self, tail: bytes = b"") -> list[Item]:
         out = self._flush()
