@@ -221,7 +221,7 @@ def _explain_tariff(conn, ref, name, account, row, dst, billsec, stored, counter
 def _bucket_before(conn, ref, rate, account, name, row) -> int:
     """Bucket seconds the month's calls before this one (calldate, id) took from the same
     bucket of the same account and tariff."""
-    same_bucket = {p for p, r in ref.tariffs[name].rates.items() if r.bucket == rate.bucket}
+    same_bucket = {p for p, (r, _) in ref.tariffs[name].rows.items() if r[8] == rate.bucket}
     total = 0
     for prefix, seconds in conn.execute(
         "SELECT c.prefix, c.bucket_seconds FROM telephony_cost c JOIN telephony_log l "

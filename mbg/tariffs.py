@@ -15,6 +15,8 @@ That equals the Decimal definition ``connect_fee + c * price / 60`` rounded to
 
 from __future__ import annotations
 
+import functools
+
 import fnmatch
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -44,6 +46,7 @@ def round_fraction(numerator: int, denominator: int, rounding: str) -> int:
     return q + (q & 1)  # half-even: to the even neighbour
 
 
+@functools.lru_cache(maxsize=4096)  # prices repeat across a tariff's thousands of rates
 def _scaled(text: str) -> tuple[int, int]:
     """'0.4500' -> (4500, 4): an exact decimal as an integer over 10**places.
 
@@ -68,11 +71,11 @@ class Rate:
 
     def __init__(self, tariff: str, prefix: str, direction: str, price: str, first: int,
                  next_: int, connect_fee: str, free_seconds: int, bucket: str | None,
-                 decimals: int, rounding: str) -> None:
+                 decimals: int, rounding: str, bucket_size: int = 0) -> None:
         self.tariff, self.prefix, self.direction = tariff, prefix, direction
         self.price, self.first, self.next = price, first, next_
         self.connect_fee, self.free_seconds, self.bucket = connect_fee, free_seconds, bucket
-        self.bucket_size = 0
+        self.bucket_size = bucket_size
         price_int, price_places = _scaled(price)
         fee_int, fee_places = _scaled(connect_fee)
         places = max(price_places, fee_places)
@@ -92,14 +95,17 @@ class Rate:
         round(n / d) = (n * m + add) // (d * m), with (m, add) = (1, 0), (1, d - 1), (2, d).
         Half-even needs a branch: its tuple has no divisor and the loop calls amount().
         """
-        d = self.denominator
-        m, add = {"down": (1, 0), "up": (1, d - 1), "half-up": (2, d)}.get(self.rounding, (1, 0))
-        divisor = d * m if self.rounding != "half-even" else 0
+        d, rounding = self.denominator, self.rounding
+        m, add = (2, d) if rounding == "half-up" else (1, d - 1) if rounding == "up" else (1, 0)
+        divisor = d * m if rounding != "half-even" else 0
         # Equal values share one object: the loop touches fewer cache lines per rate.
-        self.hot = tuple(_SHARED.setdefault(v, v) for v in (
-            self.free_seconds, self.first, self.next, self.bucket, self.bucket_size,
-            self.direction)) + (self.prefix,) + tuple(_SHARED.setdefault(v, v) for v in (
-                self.fee_n * m + add, self.price_n * m, divisor)) + (self,)
+        share = _SHARED.setdefault
+        fee, price = self.fee_n * m + add, self.price_n * m
+        self.hot = (share(self.free_seconds, self.free_seconds), share(self.first, self.first),
+                    share(self.next, self.next), share(self.bucket, self.bucket),
+                    share(self.bucket_size, self.bucket_size),
+                    share(self.direction, self.direction), self.prefix, share(fee, fee),
+                    share(price, price), share(divisor, divisor), self)
 
     def amount(self, charged_seconds: int) -> int:
         """connect_fee + charged_seconds * price / 60, in minor units, rounded once."""
@@ -121,18 +127,34 @@ def billed_seconds(billsec: int, rate: Rate) -> int:
 
 @dataclass
 class Tariff:
+    """One tariff's rates. A Rate is made the first time it is used: a run that rates a
+    few calls (cron, every 30 s) makes a few, not the 20,000 of a large tariff."""
+
     name: str
-    rates: dict[str, Rate] = field(default_factory=dict)  # prefix -> rate
+    decimals: int
+    rounding: str
+    # prefix -> (its tariffs row as read, the size of the bucket it names or 0)
+    rows: dict[str, tuple] = field(default_factory=dict)
     lengths: tuple[int, ...] = ()  # prefix lengths present, longest first
+    rates: dict[str, Rate] = field(default_factory=dict, repr=False)  # made so far
+
+    def rate(self, prefix: str) -> Rate:
+        """The Rate of a prefix of this tariff."""
+        rate = self.rates.get(prefix)
+        if rate is None:
+            row, bucket_size = self.rows[prefix]
+            rate = self.rates[prefix] = Rate(*row, decimals=self.decimals,
+                                             rounding=self.rounding, bucket_size=bucket_size)
+        return rate
 
     def find_rate(self, number: str) -> Rate | None:
         """The rate of the longest prefix of ``number`` ('' matches every number)."""
-        rates = self.rates
+        rows = self.rows
         for k in self.lengths:
             # number[:k] for k past the end is the whole number: still a prefix of it
-            rate = rates.get(number[:k])
-            if rate is not None:
-                return rate
+            prefix = number[:k]
+            if prefix in rows:
+                return self.rate(prefix)
         return None
 
 
@@ -195,7 +217,7 @@ class Reference:
     plan_registry: object = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.prefixes = {p for t in self.tariffs.values() for p in t.rates}
+        self.prefixes = {p for t in self.tariffs.values() for p in t.rows}
         self.prefix_lengths = tuple(sorted({len(p) for p in self.prefixes}, reverse=True))
 
     def rates_at(self, prefix: str | None) -> dict[str, tuple | None]:
@@ -279,18 +301,21 @@ def load_reference(conn: apsw.Connection, decimals: int, rounding: str) -> Refer
             "SELECT tariff, prefix, direction, price, first, next, connect_fee, free_seconds, "
             "bucket FROM tariffs ORDER BY tariff, prefix"
         ):
-            rate = Rate(*row, decimals=decimals, rounding=rounding)
-            if rate.bucket is not None:
-                if (rate.tariff, rate.bucket) not in buckets:
+            tariff, prefix, bucket = row[0], row[1], row[8]
+            size = 0
+            if bucket is not None:
+                size = buckets.get((tariff, bucket))
+                if size is None:
                     raise InputError(
-                        f"tariff {rate.tariff!r}: the rate of prefix {rate.prefix!r} names bucket "
-                        f"{rate.bucket!r}, which the tariff does not define (mbg load buckets)"
+                        f"tariff {tariff!r}: the rate of prefix {prefix!r} names bucket "
+                        f"{bucket!r}, which the tariff does not define (mbg load buckets)"
                     )
-                rate.bucket_size = buckets[(rate.tariff, rate.bucket)]
-                rate._make_hot()
-            tariffs.setdefault(rate.tariff, Tariff(rate.tariff)).rates[rate.prefix] = rate
+            found = tariffs.get(tariff)
+            if found is None:
+                found = tariffs[tariff] = Tariff(tariff, decimals, rounding)
+            found.rows[prefix] = (row, size)
         for tariff in tariffs.values():
-            tariff.lengths = tuple(sorted({len(p) for p in tariff.rates}, reverse=True))
+            tariff.lengths = tuple(sorted({len(p) for p in tariff.rows}, reverse=True))
         numbers: dict[str, list] = {}
         for number, account, valid_from, valid_to in conn.execute(
             "SELECT number, account, valid_from, valid_to FROM numbers ORDER BY number, valid_from"
