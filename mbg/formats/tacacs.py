@@ -85,9 +85,18 @@ _RECORD_START = re.compile(
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 
 _MONTHS_BYTES = {name.encode(): number for name, number in MONTHS.items()}
-# Year-less timestamps of each month, as _RECORD_START reads them (ASCII text).
-_MONTH_START = {number: re.compile(name + " " + _DAY.decode() + r"(?=\s|$)", re.ASCII)
-                for name, number in MONTHS.items()}
+_MONTH_NAMES = {number: name for name, number in MONTHS.items()}
+# month -> its year-less timestamps, as _RECORD_START reads them (ASCII text); made when
+# first needed (compiling twelve regexes would slow every start-up).
+_MONTH_STARTS: dict[int, re.Pattern] = {}
+
+
+def _month_start(month: int) -> re.Pattern:
+    pattern = _MONTH_STARTS.get(month)
+    if pattern is None:
+        pattern = _MONTH_STARTS[month] = re.compile(
+            _MONTH_NAMES[month] + " " + _DAY.decode() + r"(?=\s|$)", re.ASCII)
+    return pattern
 _IGNORED_TYPES = frozenset(("start", "update", "unknown", "watchdog"))
 
 
@@ -451,7 +460,7 @@ class TacacsLineAssembler:
         if self._month is not None:
             # Usually every line is of the month of the line before: nothing changes.
             # (Up to the first TAB, texts are the lines themselves.)
-            if all(map(_MONTH_START[self._month].match, texts)):
+            if all(map(_month_start(self._month).match, texts)):
                 return [self._year] * len(texts)
         starts = list(map(_RECORD_START.match, block.split(b"\n")))
         if not all(starts):

@@ -32,7 +32,8 @@ def ordinary_texts(block: bytes) -> list[str] | None:
     for marks in set(block.translate(None, _UNMARKED).split(b"\n")):
         if marks != _COLUMN_TABS + b"=\t" * ((len(marks) - 7) // 2) + b"=":
             return None
-    texts = block.decode("ascii").replace("=", "\t").split("\n")
+    # (bytes split at memchr speed: faster than splitting the decoded text)
+    texts = list(map(bytes.decode, block.replace(b"=", b"\t").split(b"\n")))
     if len(block) > MAX_LINE and max(map(len, texts)) > MAX_LINE:
         return None
     return texts
@@ -179,7 +180,6 @@ class OrdinaryLines:
             shape = by_count.get(len(fields))
             if shape is None or shape.names != names:
                 shape = self._shape(names, len(fields))
-            record = None
             if shape is not None and fields[5] == "stop":
                 fields.append("")  # what an absent attribute reads
                 setup, end, elapsed, cause, conf, origin, kind, gw, src, dst = \
@@ -219,7 +219,7 @@ class OrdinaryLines:
                         if record_source != nas and nas:
                             extra[-1] = '", "nas": "' + nas + _END
                         originate = origin == "originate"
-                        record = (
+                        append((
                             record_source,
                             calldate_of(start),
                             src.strip() or self._number(parser.src_order, fields, names, port),
@@ -231,13 +231,12 @@ class OrdinaryLines:
                             cause,
                             f"{conf}/{origin}/{kind.strip()}" if conf else "",
                             "".join(extra),
-                        )
-            if record is not None:
-                append(record)
-                continue
+                        ))
+                        continue
+            # Any other line: the reference.
             if lines is None:
                 lines = block.split(b"\n")
-            item = parser.parse_record(lines[i], years[i])  # the reference
+            item = parser.parse_record(lines[i], years[i])
             if type(item) is tuple:
                 append(item)
             else:
