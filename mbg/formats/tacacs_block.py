@@ -174,6 +174,8 @@ class OrdinaryLines:
         append = records.append
         out: list[Item] = []
         lines = None  # the lines as bytes, for parse_record: split when first needed
+        # The legs of a call come together, usually with the same setup second.
+        last_start = last_calldate = None
         for i in range(len(texts) - 1):
             fields = texts[i].split("\t")
             names = fields[6::2]
@@ -219,9 +221,11 @@ class OrdinaryLines:
                         if record_source != nas and nas:
                             extra[-1] = '", "nas": "' + nas + _END
                         originate = origin == "originate"
+                        if start != last_start:
+                            last_start, last_calldate = start, calldate_of(start)
                         append((
                             record_source,
-                            calldate_of(start),
+                            last_calldate,
                             src.strip() or self._number(parser.src_order, fields, names, port),
                             dst.strip() or self._number(parser.dst_order, fields, names, port),
                             "" if originate else port,
