@@ -230,7 +230,8 @@ def _line_blocks(stream: BinaryIO):
         if end < 0:
             carry += chunk
         else:
-            yield (carry + chunk[:end] if carry else chunk[:end]), True
+            # One copy of the chunk (a slice, then adding it to the carry, makes two).
+            yield (b"".join((carry, memoryview(chunk)[:end])) if carry else chunk[:end]), True
             carry = chunk[end + 1 :]
         if len(carry) > limit:
             yield carry[:limit], True
