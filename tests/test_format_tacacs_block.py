@@ -124,6 +124,44 @@ def test_lines_that_are_not_ordinary_or_not_records():
     assert {type(item) for item in others} == {Rejection}
 
 
+ODD = [  # lines that are not ordinary: parse_record takes each, the block path the rest
+    short(avs=replace_av(BENCH_AVS, "h323-setup-time", "*06:01:25.715 MSK Thu Oct 1 2009")),
+    short(avs=[*BENCH_AVS, 'quote="q"']),
+    short(avs=[*BENCH_AVS, "name=\u0418\u0432\u0430\u043d"]),
+    short().replace(b"RegularLine", "\u041b\u0438\u043d\u0438\u044f".encode("cp1251")),
+    short().replace(b"task_id=7", b"task_id=\x007"),
+    short().replace(b"\n", b"\r\n"),
+    short(avs=[*BENCH_AVS, "h323-ivr-out=a=b"]),
+    short(stamp="Oct  1 06:10:01=x"),  # '=' after the timestamp: not a record start
+    short(stamp="Oct  1 06:10:01 x=y"),  # a record start (a space after the timestamp)
+    short(columns=["10.0.0.1", "u=1", "p", "r", "stop"]),
+]
+
+
+def test_lines_that_are_not_ordinary_leave_the_others_on_the_block_path():
+    """In the middle of a block they are taken one by one, wherever they are."""
+    for odd in ODD:
+        lines = [leg(i, ("answer", "originate")[i % 2]) for i in range(6)]
+        for at in (0, 3, 5):
+            assert_same(lines[:at] + [odd] + lines[at:], sizes=(1, 3, 1000))
+    # Every line starts a record: the block path takes the ordinary lines.
+    starts = [line for line in ODD if b"=x\t" not in line]
+    mixed = [leg(i) for i in range(30)]
+    for i, odd in enumerate(starts):
+        mixed.insert(2 * i + 1, odd)
+    records, others = assert_same(mixed, sizes=(1, 5, 1000))
+    assert [r.reason for r in others] == ["not UTF-8 (byte 317)", "NUL byte in line"]
+    assert len(records) == 30 + len(starts) - 2
+    _, _, assembler = by_blocks(mixed, 1000)
+    assert assembler.parser.ordinary._shapes
+    # A line that continues the record before it: the block is fed line by line.
+    mixed.insert(7, ODD[7])
+    records, others = assert_same(mixed, sizes=(1000,))
+    assert others[0].reason == "bad h323-disconnect-cause '10\\nOct  1 06:10:01=x'"
+    _, _, assembler = by_blocks(mixed, 1000)
+    assert not assembler.parser.ordinary._shapes
+
+
 def test_month_and_year_changes_inside_and_between_blocks():
     lines = [leg(1, stamp="Dec 31 23:59:58"), leg(2, stamp="Dec 31 23:59:59"),
              leg(3, stamp="Jan  1 00:00:05"), leg(4, stamp="Jan  1 00:00:09"),

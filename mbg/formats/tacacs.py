@@ -431,10 +431,10 @@ class TacacsLineAssembler:
     def feed_block(self, block: bytes, records: list[tuple]) -> list[Item]:
         """``feed`` of many lines at once (pipe mode): ``block`` is lines joined by
         ``\\n``. The records completed are appended to ``records`` and the other items
-        returned: the same items as feeding the lines one by one. A block of ordinary lines
-        that all start a record takes the block path (mbg.formats.tacacs_block)."""
-        texts = ordinary_texts(block)
-        years = None if texts is None else self._years(block, texts)
+        returned: the same items as feeding the lines one by one. A block whose lines all
+        start a record takes the block path (mbg.formats.tacacs_block)."""
+        ordinary = ordinary_texts(block)
+        years = None if ordinary is None else self._years(block, *ordinary)
         if years is None:
             out = []
             for line in block.split(b"\n"):
@@ -442,11 +442,12 @@ class TacacsLineAssembler:
             return out
         # Each line starts a record: the one held back is complete, and so is each line
         # but the last, which is held back in turn (the next block may continue it).
+        texts, odd = ordinary
         out = []
         _sort_items(self._flush(), records, out)
         first = self.lineno + 1
         self.lineno += len(texts)
-        out += self.parser.ordinary.parse(block, texts, years, first, records)
+        out += self.parser.ordinary.parse(block, texts, odd, years, first, records)
         last = block[block.rfind(b"\n") + 1 :]
         self._pending = [last]
         self._pending_size = len(last)
@@ -454,15 +455,23 @@ class TacacsLineAssembler:
         self._pending_year = years[-1]
         return out
 
-    def _years(self, block: bytes, texts: list[str]) -> list[int | None] | None:
+    def _years(self, block: bytes, texts: list[str], odd: frozenset[int]
+               ) -> list[int | None] | None:
         """The year of each line's timestamp (``_record_year`` of each line, in turn),
-        or None when a line does not start a record (nothing changed then)."""
+        or None when a line does not start a record (nothing changed then). ``texts``,
+        ``odd``: ordinary_texts(block)."""
+        lines = None
         if self._month is not None:
             # Usually every line is of the month of the line before: nothing changes.
-            # (Up to the first TAB, texts are the lines themselves.)
+            # Up to the first TAB, an ordinary line's text is the line itself; the others
+            # (their '=' turned into TAB) are checked as they are.
             if all(map(_month_start(self._month).match, texts)):
-                return [self._year] * len(texts)
-        starts = list(map(_RECORD_START.match, block.split(b"\n")))
+                if not odd:
+                    return [self._year] * len(texts)
+                lines = block.split(b"\n")
+                if all(_RECORD_START.match(lines[i]) for i in odd):
+                    return [self._year] * len(texts)
+        starts = list(map(_RECORD_START.match, lines or block.split(b"\n")))
         if not all(starts):
             return None
         return [self._record_year(start) for start in starts]

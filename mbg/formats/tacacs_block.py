@@ -1,10 +1,9 @@
 """The tacacs block path: pipe mode's blocks of ordinary lines, parsed in one tight loop.
 
-Pipe mode reads about 1 MiB at a time. When every line of such a block is ordinary
-(``ordinary_texts``: ASCII, at most MAX_LINE bytes, six columns and then ``name=value``
-pairs with one '=' each, no '*', nothing JSON escapes), the block is checked, decoded and
-split by a few C calls, and ``OrdinaryLines.parse`` makes each call's record from the
-line's fields by the positions its "shape" (the sequence of pair names) gives, without a
+Pipe mode reads about 1 MiB at a time. The block is checked, decoded and split by a few
+C calls (``ordinary_texts``), and ``OrdinaryLines.parse`` makes the record of each
+ordinary line (ASCII, six columns and then ``name=value`` pairs with one '=' each, no
+'*', nothing JSON escapes) from the line's fields by the positions its "shape" (the sequence of pair names) gives, without a
 dict of the pairs or a function call per value. Every line it is not sure of (not a stop
 record, a shape without the usual attributes, a time not in the usual form or of a day
 not met before, a cause not met before, an unusual number) goes to
@@ -22,21 +21,28 @@ from .tacacs_avs import _COLUMN_TABS, _UNMARKED, ADDED_KEYS, COLUMN_ATTRS
 
 
 
-def ordinary_texts(block: bytes) -> list[str] | None:
-    """The lines of ``block`` (lines joined by \\n) decoded, with every '=' turned into a
-    TAB, when every line is ordinary; else None."""
-    if not block.isascii():
+def ordinary_texts(block: bytes) -> tuple[list[str], frozenset[int]] | None:
+    """(the lines of ``block`` decoded, with every '=' turned into a TAB; the indices of
+    the lines that are not ordinary), or None when a line is longer than MAX_LINE (such a
+    block is fed line by line)."""
+    lines = block.replace(b"=", b"\t").split(b"\n")  # (bytes split at memchr speed)
+    if len(block) > MAX_LINE and max(map(len, lines)) > MAX_LINE:
         return None
+    odd: set[int] = set()
     # TABs, '=', '*' and what JSON escapes (the \n between lines too): an ordinary line
     # leaves six TABs (the columns), then '=' and TAB alternating, ending with '='.
-    for marks in set(block.translate(None, _UNMARKED).split(b"\n")):
-        if marks != _COLUMN_TABS + b"=\t" * ((len(marks) - 7) // 2) + b"=":
-            return None
-    # (bytes split at memchr speed: faster than splitting the decoded text)
-    texts = list(map(bytes.decode, block.replace(b"=", b"\t").split(b"\n")))
-    if len(block) > MAX_LINE and max(map(len, texts)) > MAX_LINE:
-        return None
-    return texts
+    marks = block.translate(None, _UNMARKED).split(b"\n")
+    other = [m for m in set(marks)
+             if m != _COLUMN_TABS + b"=\t" * ((len(m) - 7) // 2) + b"="]
+    if other:  # rare: find the lines
+        other = set(other)
+        odd.update(i for i, m in enumerate(marks) if m in other)
+    if block.isascii():
+        texts = list(map(bytes.decode, lines))
+    else:  # rare: the lines that are not ASCII go to parse_record, which decodes them
+        odd.update(i for i, line in enumerate(lines) if not line.isascii())
+        texts = [line.decode("ascii", "surrogateescape") for line in lines]
+    return texts, frozenset(odd)
 
 
 def _number_position(order: tuple[str, ...], position: dict[str, int]) -> int:
@@ -158,12 +164,12 @@ class OrdinaryLines:
             self._midnights[value[12:]] = base
         return base
 
-    def parse(self, block: bytes, texts: list[str], years: list[int | None], lineno: int,
-              records: list[tuple]) -> list[Item]:
+    def parse(self, block: bytes, texts: list[str], odd: frozenset[int],
+              years: list[int | None], lineno: int, records: list[tuple]) -> list[Item]:
         """Every line of ``block`` but the last, each a whole record: their records are
         appended to ``records``, the other items returned (rejections numbered from
-        ``lineno``, the number of the first line). ``texts``: ordinary_texts(block);
-        ``years``: the year of each line's timestamp (for parse_record)."""
+        ``lineno``, the number of the first line). ``texts``, ``odd``: ordinary_texts of
+        the block; ``years``: the year of each line's timestamp (for parse_record)."""
         parser = self.parser
         source = parser.source
         times = self._times
@@ -174,9 +180,26 @@ class OrdinaryLines:
         append = records.append
         out: list[Item] = []
         lines = None  # the lines as bytes, for parse_record: split when first needed
+
+        def reference(i: int) -> None:
+            """A line the loop is not sure of: parse_record's item."""
+            nonlocal lines
+            if lines is None:
+                lines = block.split(b"\n")
+            item = parser.parse_record(lines[i], years[i])
+            if type(item) is tuple:
+                append(item)
+            else:
+                if type(item) is Rejection:
+                    item.lineno = lineno + i
+                out.append(item)
+
         # The legs of a call come together, usually with the same setup second.
         last_start = last_calldate = None
         for i in range(len(texts) - 1):
+            if i in odd:
+                reference(i)
+                continue
             fields = texts[i].split("\t")
             names = fields[6::2]
             shape = by_count.get(len(fields))
@@ -237,16 +260,7 @@ class OrdinaryLines:
                             "".join(extra),
                         ))
                         continue
-            # Any other line: the reference.
-            if lines is None:
-                lines = block.split(b"\n")
-            item = parser.parse_record(lines[i], years[i])
-            if type(item) is tuple:
-                append(item)
-            else:
-                if type(item) is Rejection:
-                    item.lineno = lineno + i
-                out.append(item)
+            reference(i)
         return out
 
     def _number(self, order: tuple[str, ...], fields: list[str], names: list[str],
