@@ -162,6 +162,29 @@ def test_lines_that_are_not_ordinary_leave_the_others_on_the_block_path():
     assert not assembler.parser.ordinary._shapes
 
 
+def test_billsec_from_connect_and_disconnect_without_elapsed_time():
+    no_elapsed = [a for a in BENCH_AVS if not a.startswith("elapsed_time")]
+    lines = [
+        short(avs=no_elapsed), leg(1),
+        short(avs=replace_av(no_elapsed, "h323-connect-time", "06:10:00.999 MSK Thu Oct 1 2009")),
+        short(avs=replace_av(no_elapsed, "h323-connect-time", "06:10:01.000 MSK Thu Oct 1 2009")),
+        short(avs=replace_av(no_elapsed, "h323-connect-time", "")),
+        short(avs=replace_av(no_elapsed, "h323-connect-time", "0")),
+        short(avs=replace_av(no_elapsed, "h323-connect-time", ".06:01:27.664 MSK Thu Oct 1 2009")),
+        short(avs=replace_av(no_elapsed, "h323-connect-time", "02:01:27.664 UTC Thu Oct 1 2009")),
+        short(avs=replace_av(no_elapsed, "h323-connect-time", "06:01:27.6x4 MSK Thu Oct 1 2009")),
+        short(avs=replace_av(no_elapsed, "h323-connect-time", None)),
+        leg(2),
+    ]
+    records, others = assert_same(lines)
+    # 06:01:27.664 to 06:10:00.420: 513 s (milliseconds dropped); 06:10:00.999: 0 s;
+    # empty, '0' or none: 0 s; '.': used as it is; 02:01:27 UTC is 05:01:27 MSK.
+    assert [r[7] for r in records] == [513, 1, 0, 0, 0, 513, 3600 + 513, 0, 2]
+    assert [r.reason for r in others] == [
+        "h323 times out of order (disconnect before setup or connect)",
+        "h323-connect-time: bad time '06:01:27.6x4 MSK Thu Oct 1 2009'"]
+
+
 def test_month_and_year_changes_inside_and_between_blocks():
     lines = [leg(1, stamp="Dec 31 23:59:58"), leg(2, stamp="Dec 31 23:59:59"),
              leg(3, stamp="Jan  1 00:00:05"), leg(4, stamp="Jan  1 00:00:09"),

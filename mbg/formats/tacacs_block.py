@@ -1,14 +1,16 @@
-"""The tacacs block path: pipe mode's blocks of ordinary lines, parsed in one tight loop.
+"""The tacacs block path: pipe mode's blocks of lines, the ordinary ones in one tight loop.
 
 Pipe mode reads about 1 MiB at a time. The block is checked, decoded and split by a few
 C calls (``ordinary_texts``), and ``OrdinaryLines.parse`` makes the record of each
 ordinary line (ASCII, six columns and then ``name=value`` pairs with one '=' each, no
-'*', nothing JSON escapes) from the line's fields by the positions its "shape" (the sequence of pair names) gives, without a
-dict of the pairs or a function call per value. Every line it is not sure of (not a stop
-record, a shape without the usual attributes, a time not in the usual form or of a day
-not met before, a cause not met before, an unusual number) goes to
+'*', nothing JSON escapes) from its fields, by the positions that its "shape" (the
+sequence of pair names) gives: no dict of the pairs, no function call per value. Each
+line it is not sure of (not ordinary, not a stop record, a shape without the usual
+attributes, a time not in the usual form or of a day not met before, a cause not met
+before, a number not in its first attribute, values out of range) goes to
 ``TacacsParser.parse_record``, the reference: the result is the same either way
-(tests/test_format_tacacs_block.py compares them).
+(tests/test_format_tacacs_block.py compares them). billsec is elapsed_time, or without
+it disconnect - connect, as the reference has it.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class _LineShape:
     JSON text as a template: ``['{"k1": "', v1, '", "k2": "', v2, '"}']``, the values of
     the kept pairs going to the odd places and the end replaceable."""
 
-    __slots__ = ("names", "values", "kept", "template")
+    __slots__ = ("names", "values", "connect", "kept", "template")
 
     def __init__(self, names: list[str], kept: list[str], src_order: tuple[str, ...],
                  dst_order: tuple[str, ...]) -> None:
@@ -76,6 +78,9 @@ class _LineShape:
             "h323-disconnect-cause", conf, "h323-call-origin", "h323-call-type",
             "h323-gw-id")), _number_position(src_order, position),
             _number_position(dst_order, position))
+        # Without elapsed_time, billsec is disconnect - connect.
+        self.connect = None if "elapsed_time" in position else position.get(
+            "h323-connect-time", -1)
         getter = itemgetter(*(position[name] for name in kept))
         self.kept = getter if len(kept) > 1 else lambda fields: (getter(fields),)
         self.template: list[str | None] = []
@@ -92,7 +97,7 @@ def _line_shape(names: list[str], src_order: tuple[str, ...],
                 dst_order: tuple[str, ...]) -> _LineShape | None:
     """The shape of lines with these names, or None when such lines go to parse_record:
     a name repeats or is one the record adds, an attribute of a complete call is missing
-    (call type, setup and disconnect times, elapsed_time), or extra would be empty."""
+    (call type, setup and disconnect times), or extra would be empty."""
     have = set(names)
     if (len(have) != len(names) or not ADDED_KEYS.isdisjoint(have)
             or not _NEEDED <= have):
@@ -106,7 +111,7 @@ def _line_shape(names: list[str], src_order: tuple[str, ...],
     return _LineShape(names, kept, src_order, dst_order)
 
 
-_NEEDED = frozenset(("h323-call-type", "h323-setup-time", "h323-disconnect-time", "elapsed_time"))
+_NEEDED = frozenset(("h323-call-type", "h323-setup-time", "h323-disconnect-time"))
 
 
 class OrdinaryLines:
@@ -163,6 +168,20 @@ class OrdinaryLines:
                 self._midnights.clear()
             self._midnights[value[12:]] = base
         return base
+
+    def _connected(self, connect: str, stop: int) -> int | None:
+        """Seconds from an h323-connect-time to ``stop`` (the disconnect epoch), when the
+        connect time is in the usual form and they are 0 to MAX_DURATION apart."""
+        start = self._times.get(connect[:9])
+        if start is None:
+            start = self._time_of_day(connect)
+        day = self._midnights.get(connect[12:])
+        if day is None:
+            day = self._midnight(connect)
+        if start is None or day is None or not connect[9:12].isdigit():
+            return None
+        seconds = stop - start - day
+        return seconds if 0 <= seconds <= MAX_DURATION else None
 
     def parse(self, block: bytes, texts: list[str], odd: frozenset[int],
               years: list[int | None], lineno: int, records: list[tuple]) -> list[Item]:
@@ -225,11 +244,17 @@ class OrdinaryLines:
                 cause = causes.get(cause)
                 if (start is not None and start_day is not None and stop is not None
                         and stop_day is not None and cause is not None
-                        and setup[9:12].isdigit() and end[9:12].isdigit()
-                        and elapsed.isdigit() and len(elapsed) < 8):
+                        and setup[9:12].isdigit() and end[9:12].isdigit()):
                     start += start_day
-                    duration = stop + stop_day - start
-                    if 0 <= duration <= MAX_DURATION:
+                    stop += stop_day
+                    duration = stop - start
+                    if elapsed.isdigit() and len(elapsed) < 8:  # below MAX_DURATION
+                        billsec = int(elapsed)
+                    elif shape.connect is not None:
+                        billsec = self._connected(fields[shape.connect], stop)
+                    else:
+                        billsec = None
+                    if billsec is not None and 0 <= duration <= MAX_DURATION:
                         nas = fields[1]
                         if nas == "unknown":
                             nas = ""
@@ -254,7 +279,7 @@ class OrdinaryLines:
                             "" if originate else port,
                             port if originate else "",
                             duration,
-                            int(elapsed),
+                            billsec,
                             cause,
                             f"{conf}/{origin}/{kind.strip()}" if conf else "",
                             "".join(extra),
