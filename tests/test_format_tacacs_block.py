@@ -207,6 +207,20 @@ def test_month_and_year_changes_inside_and_between_blocks():
         "2002-11-06 16:06:01", "2010-01-01 22:50:09", "2010-02-01 22:50:10"]
 
 
+def test_ctime_timestamps_of_one_year_and_of_another():
+    stamps = ["Thu Oct  1 06:10:01 2009", "Thu Oct  1 06:10:02 2009", "Wed Oct  1 06:10:03 2008",
+              "Thu Oct  1 06:10:04 2009", "Oct  1 06:10:05", "Thu Oct  1 06:10:06 2009"]
+    lines = [leg(i, stamp=stamp) for i, stamp in enumerate(stamps)]
+    unknown = [line.replace(b" MSK Thu", b" XYZ Thu").replace(b"\tstart_time=1254448885", b"")
+               for line in lines]
+    for kwargs in ({"year": 2007}, {}):
+        assert_same(lines, **kwargs)
+        assert_same(unknown, **kwargs)
+        assert_same(unknown[:2] * 3, **kwargs)
+    records, others = assert_same(unknown, year=2007)
+    assert [r[1][:4] for r in records] == ["2009", "2009", "2008", "2009", "2007", "2009"]
+
+
 def test_user_number_orders():
     settings = settings_from_dict({"timezone": "Europe/Moscow",
                                    "tacacs": {"zones": {"MSK": "+03:00"},

@@ -86,17 +86,27 @@ _HEX = re.compile(r"[0-9A-Fa-f]+")
 
 _MONTHS_BYTES = {name.encode(): number for name, number in MONTHS.items()}
 _MONTH_NAMES = {number: name for name, number in MONTHS.items()}
-# month -> its year-less timestamps, as _RECORD_START reads them (ASCII text); made when
-# first needed (compiling twelve regexes would slow every start-up).
-_MONTH_STARTS: dict[int, re.Pattern] = {}
+_WEEKDAYS = frozenset(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
+# The timestamps of one month (year-less) or of one year (ctime), as _RECORD_START reads
+# them (ASCII text): made when first needed, at most 100.
+_STARTS: dict[int | str, re.Pattern] = {}
 
 
-def _month_start(month: int) -> re.Pattern:
-    pattern = _MONTH_STARTS.get(month)
+def _starts_of(key: int | str) -> re.Pattern:
+    """``key``: a month number (year-less timestamps) or a year 'YYYY' (ctime)."""
+    pattern = _STARTS.get(key)
     if pattern is None:
-        pattern = _MONTH_STARTS[month] = re.compile(
-            _MONTH_NAMES[month] + " " + _DAY.decode() + r"(?=\s|$)", re.ASCII)
+        if type(key) is int:
+            text = _MONTH_NAMES[key] + " " + _DAY.decode()
+        else:
+            text = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) " + _MON.decode() + " " + _DAY.decode() \
+                + " " + key
+        if len(_STARTS) >= 100:
+            _STARTS.clear()
+        pattern = _STARTS[key] = re.compile(text + r"(?=\s|$)", re.ASCII)
     return pattern
+
+
 _IGNORED_TYPES = frozenset(("start", "update", "unknown", "watchdog"))
 
 
@@ -461,16 +471,22 @@ class TacacsLineAssembler:
         or None when a line does not start a record (nothing changed then). ``texts``,
         ``odd``: ordinary_texts(block)."""
         lines = None
-        if self._month is not None:
-            # Usually every line is of the month of the line before: nothing changes.
-            # Up to the first TAB, an ordinary line's text is the line itself; the others
-            # (their '=' turned into TAB) are checked as they are.
-            if all(map(_month_start(self._month).match, texts)):
-                if not odd:
-                    return [self._year] * len(texts)
-                lines = block.split(b"\n")
-                if all(_RECORD_START.match(lines[i]) for i in odd):
-                    return [self._year] * len(texts)
+        # Usually every line is of the month of the line before (year-less timestamps:
+        # nothing changes) or of the year of the first (ctime: the line has it).
+        # Up to the first TAB, an ordinary line's text is the line itself; the others
+        # (their '=' turned into TAB) are checked as they are.
+        year = None
+        if self._month is not None and all(map(_starts_of(self._month).match, texts)):
+            year = self._year
+        elif texts[0][:3] in _WEEKDAYS and texts[0][20:24].isdigit() and texts[0].isascii():
+            if all(map(_starts_of(texts[0][20:24]).match, texts)):
+                year = int(texts[0][20:24])
+        if year is not None:
+            if not odd:
+                return [year] * len(texts)
+            lines = block.split(b"\n")
+            if all(_RECORD_START.match(lines[i]) for i in odd):
+                return [year] * len(texts)
         starts = list(map(_RECORD_START.match, lines or block.split(b"\n")))
         if not all(starts):
             return None
