@@ -36,6 +36,7 @@ _TEMP_TABLES = (
     "CREATE TEMP TABLE IF NOT EXISTS rating_plans (plan INTEGER, pos INTEGER, tariff TEXT, "
     "role TEXT, direction TEXT, prefix TEXT, free_seconds INTEGER, first INTEGER, "
     "step INTEGER, fee INTEGER, price INTEGER, divisor INTEGER, denominator INTEGER, "
+    "past INTEGER, "
     "bucket INTEGER, PRIMARY KEY (plan, pos)) WITHOUT ROWID",
     # the batch: seq is the rating order, 1 for the first call (the table is emptied first)
     "CREATE TEMP TABLE IF NOT EXISTS rating_calls (seq INTEGER PRIMARY KEY, log_id INTEGER, "
@@ -45,8 +46,9 @@ _TEMP_TABLES = (
     "PRIMARY KEY (seq, pos)) WITHOUT ROWID",
 )
 
+# past = step - 1 - first: first + ceil((billsec - first) / step) * step in fewer steps
 _BILLED = ("CASE WHEN c.billsec <= r.free_seconds THEN 0 WHEN c.billsec <= r.first THEN r.first "
-           "ELSE r.first + (c.billsec - r.first + r.step - 1) / r.step * r.step END")
+           "ELSE r.first + (c.billsec + r.past) / r.step * r.step END")
 
 # In the batch's order (CROSS JOIN fixes the join order: cost rows come in log_id order).
 # n = fee + charged * price; half-even (divisor 0): n / d, plus 1 above the half, and at
@@ -138,10 +140,11 @@ class SqlCosting:
             return False
         rows = [(plan.plan_id, pos, name, role, rate.direction, rate.prefix, rate.free_seconds,
                  rate.first, rate.next, hot[7], hot[8], hot[9], rate.denominator,
+                 rate.next - 1 - rate.first,
                  rate.bucket is not None)
                 for plan in new for pos, (name, role, hot) in enumerate(plan.rated)
                 for rate in (hot[10],)]
-        self.conn.executemany("INSERT INTO temp.rating_plans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        self.conn.executemany("INSERT INTO temp.rating_plans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                               rows)
         self.plans_sent = len(registry.plans)
         self.rows_sent += len(rows)
