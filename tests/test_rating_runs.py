@@ -152,6 +152,27 @@ def test_incremental_never_touches_rated_calls_and_counters_continue(tmp_path):
     assert amounts(path) == {"first": 0, "second": 160}
 
 
+def test_a_run_with_nothing_new_does_not_read_the_reference_data(tmp_path):
+    """cron every 30 s: with no new call the run only says so (it does not load 20,000
+    rates for nothing); with one, the reference data is read and checked as always."""
+    root = setup_root(tmp_path / "r", accounts="A1,x", numbers="111,A1,2009-01-01,",
+                      tariffs="T,,,0.60,60,60,,,", services="phone,,,,T",
+                      subscriptions="A1,phone,2009-01-01,")
+    path = add_calls(root, [call("2009-10-01 10:00:00", "111", "1", 30, "first")])
+    assert mbg("rate", "2009-10", "--root", root).exit_code == 0
+    # the reference data goes bad behind mbg's back: a rate names a bucket never defined
+    with sqlite3.connect(root / "data" / "billing.db") as con:
+        con.execute("UPDATE tariffs SET bucket = 'gone'")
+    con.close()
+    result = mbg("rate", "2009-10", "--root", root)
+    assert result.exit_code == 0, result.output
+    assert "rated 0 calls" in result.output
+    add_calls(root, [call("2009-10-02 10:00:00", "111", "1", 90, "second")])
+    result = mbg("rate", "2009-10", "--root", root)
+    assert result.exit_code == 2 and "names bucket 'gone'" in result.output
+    assert query(path, "SELECT count(*) FROM telephony_log WHERE is_new = 1") == [(1,)]
+
+
 def test_late_call_is_placed_by_force(tmp_path):
     root = setup_root(tmp_path / "r", accounts="A1,x", numbers="111,A1,2009-01-01,",
                       tariffs="T,,,0.60,60,60,,,m", buckets="T,m,60",

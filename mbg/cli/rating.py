@@ -31,19 +31,24 @@ def run_rating(month_text: str, force: bool, dataset: Path | None, root: Root,
         # Not an error: cron rates the current month before its first call arrives.
         summary(f"{path}: no dataset for {month:%Y-%m}, nothing to rate")
         return
-    billing = db.connect(root.billing_db, "billing", readonly=True)
-    try:
-        ref = load_reference(billing, settings.money_decimals, settings.rounding)
-    finally:
-        billing.close()
     conn = db.connect(path, "dataset")
     try:
+        new = rating.count_new(conn)
+        if not force and not new:
+            # cron every 30 s, nothing arrived: no need to read the reference data
+            summary(rating_summary(path, rating.RatingResult(), settings.money_decimals, force))
+            return
+        billing = db.connect(root.billing_db, "billing", readonly=True)
+        try:
+            ref = load_reference(billing, settings.money_decimals, settings.rounding)
+        finally:
+            billing.close()
         if force:
             total = conn.execute("SELECT count(*) FROM telephony_log").fetchall()[0][0]
             with progress("re-rating", total) as bar:
                 result = rating.force_month(conn, ref, rules, on_progress=bar.advance)
         else:
-            with progress("rating", rating.count_new(conn)) as bar:
+            with progress("rating", new) as bar:
                 result = rating.rate_month(conn, ref, rules, on_progress=bar.advance)
     finally:
         conn.close()
