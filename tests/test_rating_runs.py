@@ -320,6 +320,36 @@ print(rate_month(conn, ref, batch_size=3000, backlog=False).calls)
 """
 
 
+BACKLOG_RATER = RATER.replace("batch_size=3000, backlog=False", "batch_size=20_000")
+
+
+def test_a_backlog_killed_at_any_instant_leaves_the_month_as_it_was(tmp_path):
+    """The backlog path drops the index of new calls inside its transaction: killed at
+    any instant, the month is as before, index included."""
+    root = setup_root(tmp_path / "r", **REFERENCE)
+    path = _fill_big(root, 100_000)  # every call new: five batches, so a backlog
+    before = _fingerprint(path), _new_calls_index(path)
+    args = [sys.executable, "-c", BACKLOG_RATER, str(root / "data" / "billing.db"), str(path)]
+    for delay in (0.0, 0.3):
+        proc = subprocess.Popen(args, env=run_env(), stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while not _write_locked(path):
+            assert proc.poll() is None, "the run finished before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        time.sleep(delay)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert (_fingerprint(path), _new_calls_index(path)) == before
+        assert query(path, "PRAGMA integrity_check") == [("ok",)]
+    done = subprocess.run(args, env=run_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == 100_010
+    assert query(path, "SELECT sum(is_new) FROM telephony_log") == [(0,)]
+    assert _new_calls_index(path) == before[1]
+
+
 def test_two_incremental_runs_at_once_rate_each_call_once(tmp_path):
     root = setup_root(tmp_path / "r", **REFERENCE)
     path = add_calls(root, random_calls(30_000, seed=11))
