@@ -3,9 +3,12 @@
 
 Prints incremental and force calls/s beside the ceiling of writing the same number of
 cost rows (executemany into telephony_cost, one transaction), and the force time scaled
-to 1,000,000 calls: force of the month the incremental run rated, and force of a copy
-never rated (every call new, as straight after collection). The data is fixed: prefixes from a seeded random generator, calls
-from integer hashes of their number inside SQLite.
+to 1,000,000 calls. Incremental is ``rate_month`` of the month straight after
+collection (every call new: a backlog, rated in one transaction), and again in batches
+of 200,000 as when fewer calls are new (``backlog=False``; no target, for comparison).
+Force is timed on the month the incremental run rated, and on a copy never rated (every
+call new, as straight after collection). The data is fixed: prefixes from a seeded
+random generator, calls from integer hashes of their number inside SQLite.
 
     python -m tests.bench rate [--n 1000000]
 """
@@ -92,6 +95,9 @@ def run(n: int, workdir: Path) -> list[Figure]:
     never_rated = workdir / "never-rated" / "2009-10-01.db"
     never_rated.parent.mkdir()
     make_month(never_rated, n)
+    in_batches = workdir / "in-batches" / "2009-10-01.db"
+    in_batches.parent.mkdir()
+    make_month(in_batches, n)
 
     billing = db.connect(billing_path, "billing", readonly=True)
     load_s, ref = timed(load_reference, billing, 2, "half-up")
@@ -100,6 +106,10 @@ def run(n: int, workdir: Path) -> list[Figure]:
     # force straight after collection: every call new (rating._clear_new's other way)
     conn = db.connect(never_rated, "dataset")
     fresh_s, fresh = timed(force_month, conn, ref)
+    conn.close()
+    # the same month in batches of 200,000 (what rate_month does when fewer calls are new)
+    conn = db.connect(in_batches, "dataset")
+    batches_s, batches = timed(rate_month, conn, ref, backlog=False)
     conn.close()
     conn = db.connect(month_path, "dataset")
     incremental_s, inc = timed(rate_month, conn, ref)
@@ -116,7 +126,8 @@ def run(n: int, workdir: Path) -> list[Figure]:
     loop_cpu = time.process_time() - cpu
     gc.enable()
     assert inc.calls == n and forced.calls == n and forced.costs == inc.costs == cost_rows
-    assert (fresh.costs, fresh.amount) == (forced.costs, forced.amount)
+    assert (fresh.costs, fresh.amount) == (forced.costs, forced.amount) == \
+        (batches.costs, batches.amount)
 
     # The ceiling: the same number of cost rows per call, bulk-inserted in one transaction.
     sample_calls = min(n, 200_000)
@@ -130,6 +141,8 @@ def run(n: int, workdir: Path) -> list[Figure]:
                rows_per_call, "rows"),
         Figure("rating incremental", n / incremental_s, "calls/s", ceiling_calls,
                ">= 100,000 calls/s", n / incremental_s >= 100_000),
+        Figure("rating incremental, batches of 200,000", n / batches_s, "calls/s",
+               ceiling_calls),
         Figure("rating force", n / force_s, "calls/s", ceiling_calls,
                ">= 100,000 calls/s", n / force_s >= 100_000),
         Figure("force time for 1,000,000 calls", force_s * 1_000_000 / n, "s", None,
