@@ -162,6 +162,28 @@ def test_lines_that_are_not_ordinary_leave_the_others_on_the_block_path():
     assert not assembler.parser.ordinary._shapes
 
 
+def test_clock_not_synchronised():
+    """A leading '.': the time is used as it is; a setup time's is noted in extra."""
+    no_elapsed = [a for a in BENCH_AVS if not a.startswith("elapsed_time")]
+    dot = ".06:01:25.715 MSK Thu Oct 1 2009"
+    lines = [
+        short(avs=replace_av(BENCH_AVS, "h323-setup-time", dot)), leg(1),
+        short(avs=replace_av(replace_av(BENCH_AVS, "h323-setup-time", dot), "h323-gw-id", None)),
+        short(avs=replace_av(BENCH_AVS, "h323-disconnect-time", ".06:10:00.420 MSK Thu Oct 1 2009")),
+        short(avs=replace_av(no_elapsed, "h323-connect-time", ".06:01:27.664 MSK Thu Oct 1 2009")),
+        short(avs=replace_av(BENCH_AVS, "h323-setup-time", "..06:01:25.715 MSK Thu Oct 1 2009")),
+        short(avs=replace_av(BENCH_AVS, "h323-setup-time", ".6:01:25.715 MSK Thu Oct 1 2009")),
+        leg(2),
+    ]
+    records, others = assert_same(lines)
+    extras = [json.loads(r[10]) for r in records]
+    assert [e.get("clock") for e in extras] == [
+        "unsynchronised", None, "unsynchronised", None, None, None]
+    assert "nas" not in extras[2] and extras[0]["nas"] == "192.168.113.21"
+    assert [r[6:8] for r in records[3:5]] == [(515, 513), (515, 513)]
+    assert len(others) == 2  # '..' and a one-digit hour: bad times
+
+
 def test_billsec_from_connect_and_disconnect_without_elapsed_time():
     no_elapsed = [a for a in BENCH_AVS if not a.startswith("elapsed_time")]
     lines = [

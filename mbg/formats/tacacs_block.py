@@ -91,6 +91,7 @@ class _LineShape:
 
 
 _END = '"}'  # the end of extra when the record adds nothing to it
+_UNSYNCHRONISED = '", "clock": "unsynchronised"}'
 
 
 def _line_shape(names: list[str], src_order: tuple[str, ...],
@@ -172,6 +173,8 @@ class OrdinaryLines:
     def _connected(self, connect: str, stop: int) -> int | None:
         """Seconds from an h323-connect-time to ``stop`` (the disconnect epoch), when the
         connect time is in the usual form and they are 0 to MAX_DURATION apart."""
+        if connect[:1] == ".":
+            connect = connect[1:]
         start = self._times.get(connect[:9])
         if start is None:
             start = self._time_of_day(connect)
@@ -228,6 +231,13 @@ class OrdinaryLines:
                 fields.append("")  # what an absent attribute reads
                 setup, end, elapsed, cause, conf, origin, kind, gw, src, dst = \
                     shape.values(fields)
+                # A leading '.' (clock not synchronised): the time is used as it is, and
+                # a setup time's is noted in extra.
+                unsynchronised = setup[:1] == "."
+                if unsynchronised:
+                    setup = setup[1:]
+                if end[:1] == ".":
+                    end = end[1:]
                 # What H323Clock.parse gives of 'HH:MM:SS.mmm TZ Www Mmm D YYYY'.
                 start = times.get(setup[:9])
                 if start is None:
@@ -267,7 +277,10 @@ class OrdinaryLines:
                         extra = shape.template.copy()
                         extra[1::2] = shape.kept(fields)
                         if record_source != nas and nas:
-                            extra[-1] = '", "nas": "' + nas + _END
+                            extra[-1] = '", "nas": "' + nas + (
+                                _UNSYNCHRONISED if unsynchronised else _END)
+                        elif unsynchronised:
+                            extra[-1] = _UNSYNCHRONISED
                         originate = origin == "originate"
                         if start != last_start:
                             last_start, last_calldate = start, calldate_of(start)
