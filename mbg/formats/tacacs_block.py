@@ -231,22 +231,23 @@ class OrdinaryLines:
                 fields.append("")  # what an absent attribute reads
                 setup, end, elapsed, cause, conf, origin, kind, gw, src, dst = \
                     shape.values(fields)
-                # A leading '.' (clock not synchronised): the time is used as it is, and
-                # a setup time's is noted in extra.
-                unsynchronised = setup[:1] == "."
-                if unsynchronised:
-                    setup = setup[1:]
-                if end[:1] == ".":
-                    end = end[1:]
-                # What H323Clock.parse gives of 'HH:MM:SS.mmm TZ Www Mmm D YYYY'.
+                # What H323Clock.parse gives of 'HH:MM:SS.mmm TZ Www Mmm D YYYY'. A
+                # leading '.' (clock not synchronised): the time is used as it is, and a
+                # setup time's is noted in extra.
+                unsynchronised = False
                 start = times.get(setup[:9])
                 if start is None:
+                    if setup[:1] == ".":
+                        setup = setup[1:]
+                        unsynchronised = True
                     start = self._time_of_day(setup)
                 start_day = midnights.get(setup[12:])
                 if start_day is None:
                     start_day = self._midnight(setup)
                 stop = times.get(end[:9])
                 if stop is None:
+                    if end[:1] == ".":
+                        end = end[1:]
                     stop = self._time_of_day(end)
                 stop_day = midnights.get(end[12:])
                 if stop_day is None:
