@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from mbg.formats import IGNORED, MAX_LINE, Rejection, TacacsLineAssembler
+from mbg.formats import MAX_LINE, Rejection, TacacsLineAssembler
 from mbg.formats.clock import FILL_AFTER
 from mbg.ingest import RejectLog
 from mbg.pipe import ingest_stream

@@ -49,7 +49,8 @@ from .base import (
     strip_terminator,
 )
 from .callbuilder import parse_callbuilder_line
-from .tacacs import TacacsLineAssembler, TacacsParser
+from .tacacs import TacacsParser
+from .tacacs_lines import TacacsLineAssembler
 
 __all__ = [
     "AGENTS",

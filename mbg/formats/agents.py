@@ -25,7 +25,7 @@ from ..settings import Settings
 from .asterisk import parse_asterisk_line
 from .base import LineParser, SimpleLineParser
 from .callbuilder import parse_callbuilder_block, parse_callbuilder_line
-from .tacacs import TacacsLineAssembler
+from .tacacs_lines import TacacsLineAssembler
 
 
 class Port(NamedTuple):
