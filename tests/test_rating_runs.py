@@ -224,6 +224,22 @@ def _write_locked(path) -> bool:
         con.close()
 
 
+def _kill_inside_its_transaction(args: list[str], env: dict, path, delay: float) -> None:
+    """Start a rating process, wait until it holds the write lock of ``path`` (it is inside
+    its transaction), wait ``delay`` more and SIGKILL it."""
+    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not _write_locked(path):
+        assert proc.poll() is None, "the run finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    time.sleep(delay)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
 def test_force_killed_at_any_instant_leaves_previous_results(tmp_path):
     root = setup_root(tmp_path / "r", **REFERENCE)
     path = _fill_big(root, 100_000)
@@ -234,19 +250,8 @@ def test_force_killed_at_any_instant_leaves_previous_results(tmp_path):
                                 "bucket\nT,7495,city,9.99,1,1,,,\nP,7495,,5.55,1,1,,,\n")
     assert mbg("load", "tariffs", root / "t.csv", "--root", root).exit_code == 0
     for delay in (0.0, 0.2):
-        proc = subprocess.Popen([command("telephony-rating-monthly-force"), "2009-10"],
-                                env=run_env(MBGROOT=str(root)), stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        # wait until the force holds the write lock: it is inside its transaction
-        while not _write_locked(path):
-            assert proc.poll() is None, "force finished before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.001)
-        time.sleep(delay)
-        assert proc.poll() is None, "force finished before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        assert proc.returncode == -signal.SIGKILL
+        _kill_inside_its_transaction([command("telephony-rating-monthly-force"), "2009-10"],
+                                     run_env(MBGROOT=str(root)), path, delay)
         assert _fingerprint(path) == before
         assert query(path, "PRAGMA integrity_check") == [("ok",)]
     result = subprocess.run([command("telephony-rating-monthly-force"), "2009-10"],
@@ -331,16 +336,7 @@ def test_a_backlog_killed_at_any_instant_leaves_the_month_as_it_was(tmp_path):
     before = _fingerprint(path), _new_calls_index(path)
     args = [sys.executable, "-c", BACKLOG_RATER, str(root / "data" / "billing.db"), str(path)]
     for delay in (0.0, 0.3):
-        proc = subprocess.Popen(args, env=run_env(), stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        while not _write_locked(path):
-            assert proc.poll() is None, "the run finished before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.001)
-        time.sleep(delay)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        _kill_inside_its_transaction(args, run_env(), path, delay)
         assert (_fingerprint(path), _new_calls_index(path)) == before
         assert query(path, "PRAGMA integrity_check") == [("ok",)]
     done = subprocess.run(args, env=run_env(), capture_output=True, text=True)
