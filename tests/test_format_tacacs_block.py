@@ -299,3 +299,42 @@ def test_pipe_mode_stores_what_line_by_line_stores(tmp_path):
     assert rows_of(tmp_path / "fast" / "2009-10-01.db") == rows_of(
         tmp_path / "slow" / "2009-10-01.db")
     assert reject_lines(tmp_path / "fast") == reject_lines(tmp_path / "slow")
+
+
+def _times(setup: str, connect: str, disconnect: str) -> list[str]:
+    avs = replace_av(BENCH_AVS, "h323-setup-time", setup)
+    avs = replace_av(avs, "h323-connect-time", connect)
+    return replace_av(avs, "h323-disconnect-time", disconnect)
+
+
+def test_times_the_calendar_or_the_zone_database_cannot_take_are_rejections_not_crashes():
+    """A time at the end of datetime's range, a zone name that is a folder of the zone
+    database, one too long for a file name: each line is one rejection, as line by line,
+    and the lines around it are stored (a crash here stopped pipe mode and lost the batch)."""
+    odd = [
+        short(avs=_times("23:50:00.000 UTC Fri Dec 31 9999", "23:50:01.000 UTC Fri Dec 31 9999",
+                         "23:59:00.000 UTC Fri Dec 31 9999")),
+        short(avs=replace_av(BENCH_AVS, "h323-disconnect-time",
+                             "06:10:00.420 Europe Thu Oct 1 2009")),
+        short(avs=replace_av(BENCH_AVS, "h323-setup-time",
+                             "06:01:25.715 " + "Z" * 300 + " Thu Oct 1 2009")),
+    ]
+    lines = [leg(1), odd[0], leg(2, "originate"), odd[1], leg(3), odd[2], leg(4)]
+    records, others = assert_same(lines)
+    assert len(records) == 4
+    assert len(others) == 3 and all(type(item) is Rejection for item in others)
+
+
+def test_a_time_without_zone_and_date_is_a_bad_time_whatever_came_before():
+    """'06:20:00.000' alone, after lines that filled the time cache: the same rejection
+    both ways (the cache once let it through as a time of an unknown zone)."""
+    lines = [leg(i) for i in range(4)] + [
+        short(avs=replace_av(BENCH_AVS, "h323-disconnect-time", "06:20:00.000 MSK Thu Oct 1 2009")),
+        short(avs=replace_av(BENCH_AVS, "h323-disconnect-time", "06:20:00.000")),
+        short(avs=replace_av(BENCH_AVS, "h323-disconnect-time", "06:20:00.000\x0bThu\x0bOct")),
+    ]
+    records, others = assert_same(lines)
+    assert len(records) == 5
+    assert [o.reason for o in others] == [
+        "h323-disconnect-time: bad time '06:20:00.000'",
+        "h323-disconnect-time: bad time '06:20:00.000\\x0bThu\\x0bOct'"]

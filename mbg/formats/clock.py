@@ -163,11 +163,13 @@ class H323Clock:
         else:
             flag = ""
         space = value.find(" ")
+        if space < 8:  # before the cache: the answer must not depend on the lines before
+            return f"bad time {value.strip()[:60]!r}"
         hms = value[:space]
         sod = _SECONDS.get(hms[:8])
         if sod is None:
             sod = seconds_of_day(hms[:8])
-            if sod is None or space < 8:
+            if sod is None:
                 return f"bad time {value.strip()[:60]!r}"
             _SECONDS[hms[:8]] = sod
             if len(_SECONDS) == FILL_AFTER:

@@ -222,83 +222,88 @@ class OrdinaryLines:
             if i in odd:
                 reference(i)
                 continue
-            fields = texts[i].split("\t")
-            names = fields[6::2]
-            shape = by_count.get(len(fields))
-            if shape is None or shape.names != names:
-                shape = self._shape(names, len(fields))
-            if shape is not None and fields[5] == "stop":
-                fields.append("")  # what an absent attribute reads
-                setup, end, elapsed, cause, conf, origin, kind, gw, src, dst = \
-                    shape.values(fields)
-                # What H323Clock.parse gives of 'HH:MM:SS.mmm TZ Www Mmm D YYYY'. A
-                # leading '.' (clock not synchronised): the time is used as it is, and a
-                # setup time's is noted in extra.
-                unsynchronised = False
-                start = times.get(setup[:9])
-                if start is None:
-                    if setup[:1] == ".":
-                        setup = setup[1:]
-                        unsynchronised = True
-                    start = self._time_of_day(setup)
-                start_day = midnights.get(setup[12:])
-                if start_day is None:
-                    start_day = self._midnight(setup)
-                stop = times.get(end[:9])
-                if stop is None:
-                    if end[:1] == ".":
-                        end = end[1:]
-                    stop = self._time_of_day(end)
-                stop_day = midnights.get(end[12:])
-                if stop_day is None:
-                    stop_day = self._midnight(end)
-                cause = causes.get(cause)
-                if (start is not None and start_day is not None and stop is not None
-                        and stop_day is not None and cause is not None
-                        and setup[9:12].isdigit() and end[9:12].isdigit()):
-                    start += start_day
-                    stop += stop_day
-                    duration = stop - start
-                    if elapsed.isdigit() and len(elapsed) < 8:  # below MAX_DURATION
-                        billsec = int(elapsed)
-                    elif shape.connect is not None:
-                        billsec = self._connected(fields[shape.connect], stop)
-                    else:
-                        billsec = None
-                    if billsec is not None and 0 <= duration <= MAX_DURATION:
-                        nas = fields[1]
-                        if nas == "unknown":
-                            nas = ""
-                        port = fields[3]
-                        if port == "unknown":
-                            port = ""
-                        conf = conf.strip()
-                        origin = origin.strip()
-                        record_source = source or gw.strip() or nas
-                        extra = shape.template.copy()
-                        extra[1::2] = shape.kept(fields)
-                        if record_source != nas and nas:
-                            extra[-1] = '", "nas": "' + nas + (
-                                _UNSYNCHRONISED if unsynchronised else _END)
-                        elif unsynchronised:
-                            extra[-1] = _UNSYNCHRONISED
-                        originate = origin == "originate"
-                        if start != last_start:
-                            last_start, last_calldate = start, calldate_of(start)
-                        append((
-                            record_source,
-                            last_calldate,
-                            src.strip() or self._number(parser.src_order, fields, names, port),
-                            dst.strip() or self._number(parser.dst_order, fields, names, port),
-                            "" if originate else port,
-                            port if originate else "",
-                            duration,
-                            billsec,
-                            cause,
-                            f"{conf}/{origin}/{kind.strip()}" if conf else "",
-                            "".join(extra),
-                        ))
-                        continue
+            # Anything unexpected (a time at the edge of the calendar, a zone name the
+            # system cannot read...): parse_record decides, as line by line.
+            try:
+                fields = texts[i].split("\t")
+                names = fields[6::2]
+                shape = by_count.get(len(fields))
+                if shape is None or shape.names != names:
+                    shape = self._shape(names, len(fields))
+                if shape is not None and fields[5] == "stop":
+                    fields.append("")  # what an absent attribute reads
+                    setup, end, elapsed, cause, conf, origin, kind, gw, src, dst = \
+                        shape.values(fields)
+                    # What H323Clock.parse gives of 'HH:MM:SS.mmm TZ Www Mmm D YYYY'. A
+                    # leading '.' (clock not synchronised): the time is used as it is, and a
+                    # setup time's is noted in extra.
+                    unsynchronised = False
+                    start = times.get(setup[:9])
+                    if start is None:
+                        if setup[:1] == ".":
+                            setup = setup[1:]
+                            unsynchronised = True
+                        start = self._time_of_day(setup)
+                    start_day = midnights.get(setup[12:])
+                    if start_day is None:
+                        start_day = self._midnight(setup)
+                    stop = times.get(end[:9])
+                    if stop is None:
+                        if end[:1] == ".":
+                            end = end[1:]
+                        stop = self._time_of_day(end)
+                    stop_day = midnights.get(end[12:])
+                    if stop_day is None:
+                        stop_day = self._midnight(end)
+                    cause = causes.get(cause)
+                    if (start is not None and start_day is not None and stop is not None
+                            and stop_day is not None and cause is not None
+                            and setup[9:12].isdigit() and end[9:12].isdigit()):
+                        start += start_day
+                        stop += stop_day
+                        duration = stop - start
+                        if elapsed.isdigit() and len(elapsed) < 8:  # below MAX_DURATION
+                            billsec = int(elapsed)
+                        elif shape.connect is not None:
+                            billsec = self._connected(fields[shape.connect], stop)
+                        else:
+                            billsec = None
+                        if billsec is not None and 0 <= duration <= MAX_DURATION:
+                            nas = fields[1]
+                            if nas == "unknown":
+                                nas = ""
+                            port = fields[3]
+                            if port == "unknown":
+                                port = ""
+                            conf = conf.strip()
+                            origin = origin.strip()
+                            record_source = source or gw.strip() or nas
+                            extra = shape.template.copy()
+                            extra[1::2] = shape.kept(fields)
+                            if record_source != nas and nas:
+                                extra[-1] = '", "nas": "' + nas + (
+                                    _UNSYNCHRONISED if unsynchronised else _END)
+                            elif unsynchronised:
+                                extra[-1] = _UNSYNCHRONISED
+                            originate = origin == "originate"
+                            if start != last_start:
+                                last_start, last_calldate = start, calldate_of(start)
+                            append((
+                                record_source,
+                                last_calldate,
+                                src.strip() or self._number(parser.src_order, fields, names, port),
+                                dst.strip() or self._number(parser.dst_order, fields, names, port),
+                                "" if originate else port,
+                                port if originate else "",
+                                duration,
+                                billsec,
+                                cause,
+                                f"{conf}/{origin}/{kind.strip()}" if conf else "",
+                                "".join(extra),
+                            ))
+                            continue
+            except Exception:
+                pass
             reference(i)
         return out
 
