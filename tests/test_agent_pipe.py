@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import os
 import shlex
 import socket
 import stat
 import subprocess
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -400,3 +402,27 @@ def test_month_files_stay_open_between_batches_without_holding_a_lock(tmp_path):
                                   if month == "2009-06" else [])
         assert sorted(stored) == sorted(expected)
     assert len(log_rows(ds / "2009-07-01.db")) == 2
+
+
+def test_a_month_file_removed_or_moved_between_batches_is_made_again(tmp_path):
+    """Pipe mode keeps month files open between batches, yet after each batch the file
+    itself holds every row (a copy or move of it alone is complete), and a file removed
+    or moved away is made again at its path, never written through the old handle."""
+    rows = call_rows(30, seed=3, month="2009-10")
+    ds = tmp_path / "ds"
+    path = ds / "2009-10-01.db"
+    with MonthFiles(ds) as files:
+        assert files.store(rows[:10]) == StoreResult(10, 0)
+        for suffix in ("", "-wal", "-shm"):  # moved away whole, as an operator would
+            if Path(f"{path}{suffix}").exists():
+                os.rename(f"{path}{suffix}", tmp_path / f"moved.db{suffix}")
+        assert files.store(rows[10:20]) == StoreResult(10, 0)
+        path.unlink()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        assert files.store(rows[20:]) == StoreResult(10, 0)
+    moved = tmp_path / "moved.db"
+    for suffix in ("-wal", "-shm"):  # the .db file alone
+        Path(f"{moved}{suffix}").unlink(missing_ok=True)
+    assert sorted(r[1:12] for r in log_rows(moved)) == sorted(rows[:10])
+    assert sorted(r[1:12] for r in log_rows(path)) == sorted(rows[20:])
