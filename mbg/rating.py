@@ -12,7 +12,9 @@ each batch is resolved from a read snapshot with no lock held, then one write tr
 checks that the snapshot still holds (else resolves the batch again inside the lock), writes
 the costs, unrated reasons and counters, and clears ``is_new`` on exactly those calls. So
 two runs at once never rate a call twice, and a collector writing the same file gets the
-lock while a batch is being resolved, with no pause (see rate_month).
+lock while a batch is being resolved, with no pause (see rate_month). A backlog (a month
+mostly new, more than a batch) is rated in one transaction instead, like force
+(_rate_backlog): clearing is_new with the index of new calls dropped halves that work.
 
 Force is one transaction: delete the month's costs, unrated reasons and counters, rate
 every call in (calldate, id) order, clear ``is_new``. Killed at any instant, it leaves
