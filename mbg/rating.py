@@ -133,14 +133,14 @@ class _Batch:
     calls: list            # the resolved calls with something to price
     with_buckets: list     # positions in calls of those with a bucket in their plan
     unrated: list          # telephony_unrated rows
-    tally: list            # [unanswered calls, longest billsec]
+    tally: list            # [unanswered calls]
     registry: PlanRegistry
 
 
 def _resolve(rows: list, ref: Reference, rules, caches: dict) -> _Batch:
     """Step one of rating a batch, in Python and without touching the database."""
     unrated: list = []
-    tally = [0, 0]
+    tally = [0]
     with_buckets: list = []
     source = _normalized(rows, rules, unrated) if rules is not None else rows
     calls = resolve_calls(source, ref, unrated, caches, tally, with_buckets)
@@ -155,11 +155,12 @@ def _store(conn: apsw.Connection, batch: _Batch, caches: dict, amount: bool = Tr
     (rating_calls.cost_rows), with the same result."""
     counters = _read_counters(conn)
     before = dict(counters)
-    taken = use_buckets(batch.calls, batch.with_buckets, batch.registry, counters)
+    taken = use_buckets(batch.calls, batch.with_buckets, batch.registry, counters,
+                        caches.get("spent"))
     costing = caches.get("sql")
     if costing is None or costing.conn is not conn:
         costing = caches["sql"] = SqlCosting(conn)
-    priced = costing.write(batch.calls, batch.registry, batch.tally[1], taken, amount)
+    priced = costing.write(batch.calls, batch.registry, taken, amount)
     if priced is None:
         tally = [0, 0]
         conn.executemany(INSERT_COST, cost_rows(batch.calls, batch.registry, taken, tally))
@@ -288,8 +289,9 @@ def _rate_in_order(conn: apsw.Connection, ref: Reference, rules, select: str,
                    total: RatingResult, on_progress: Callable[[int], None] | None,
                    amount: bool, chunk_size: int = FORCE_CHUNK) -> None:
     """Rate the calls of ``select`` in the caller's write transaction, ``chunk_size`` at
-    a time (memory stays flat, the order and counters are those of one pass)."""
-    caches: dict = {"sql": SqlCosting(conn)}
+    a time (memory stays flat, the order and counters are those of one pass). All in one
+    transaction, so a bucket found used up stays so: its calls skip use_buckets ("spent")."""
+    caches: dict = {"sql": SqlCosting(conn), "spent": set()}
     cursor = conn.execute(select)
     while True:
         rows = list(itertools.islice(cursor, chunk_size))

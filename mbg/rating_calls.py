@@ -29,12 +29,14 @@ _MISSING = object()
 class Plan:
     """The tariffs one call is priced under: (tariff, role, Rate.hot) in rating order,
     the tariffs of the call that have no rate for its number, and (position in rated,
-    tariff, bucket, bucket size, Rate) of the rates that draw on a bucket."""
+    tariff, bucket, bucket size, Rate) of the rates that draw on a bucket. Plans drawing
+    on the same (tariff, bucket) pairs share a ``bucket_group`` number."""
 
     plan_id: int
     rated: tuple[tuple[str, str, tuple], ...]
     missing: tuple[str, ...]
     buckets: tuple[tuple[int, str, str, int, Rate], ...]
+    bucket_group: int = -1
 
 
 @dataclass
@@ -51,6 +53,7 @@ class PlanRegistry:
     reference: Reference
     plans: list[Plan] = field(default_factory=list)
     tables: dict = field(default_factory=dict)  # route -> plan tariffs -> table
+    bucket_groups: dict = field(default_factory=dict)  # ((tariff, bucket), ...) -> number
 
     def table(self, route: str | None, names: tuple[str, ...]) -> dict:
         """The table of a route tariff and plan tariffs (empty the first time)."""
@@ -72,7 +75,9 @@ class PlanRegistry:
                               hot))
         buckets = tuple((pos, name, hot[10].bucket, hot[10].bucket_size, hot[10])
                         for pos, (name, _, hot) in enumerate(rated) if hot[3] is not None)
-        plan = Plan(len(self.plans), tuple(rated), tuple(missing), buckets)
+        group = tuple((name, bucket) for _, name, bucket, _, _ in buckets)
+        plan = Plan(len(self.plans), tuple(rated), tuple(missing), buckets,
+                    self.bucket_groups.setdefault(group, len(self.bucket_groups)))
         self.plans.append(plan)
         entry = (plan.plan_id, plan if missing or buckets or not rated else None)
         self.tables[route][names][prefix] = entry
@@ -101,9 +106,10 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
 
     Appends the unrated rows ('unknown account', 'no tariff', 'no rate') to ``unrated``
     and the positions in the result of the calls whose plan has a bucket to
-    ``with_buckets``, adds unanswered calls to tally[0] and sets tally[1] to the largest
-    billsec seen. A billsec below 0 marks a call settled by mediation: neither rated nor
-    unanswered.
+    ``with_buckets``, and adds unanswered calls to tally[0]. A billsec below 0 marks a
+    call settled by mediation: neither rated nor unanswered. ``caches["spent"]``, when
+    given (rating.py gives it inside one write transaction only), holds the (account,
+    bucket group) whose buckets use_buckets found used up: their calls need no lookup.
 
     This is the hot loop, written for speed: the month's day-independent answers first
     (MonthView), a cache per (number, channel, day) or (account, day) for the numbers and
@@ -126,15 +132,13 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
     lo = hi = ""
     month_numbers: dict = {}
     month_plans: dict = {}
+    spent = caches.get("spent", ())
     unanswered = 0
-    longest = tally[1]
     for log_id, calldate, src, dst, channel, dstchannel, billsec in rows:
         if billsec <= 0:
             if billsec == 0:
                 unanswered += 1
             continue
-        if billsec > longest:
-            longest = billsec
         if not lo <= calldate < hi:
             lo, hi = _month_bounds(calldate)
             view = views.get(lo)
@@ -195,25 +199,31 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
         for name in plan.missing:
             unrated.append((log_id, name, "no rate"))
         if plan.rated:
-            if plan.buckets:
+            if plan.buckets and (account, plan.bucket_group) not in spent:
                 with_buckets.append(len(out))
             append((log_id, account, dst, billsec, plan_id))
     tally[0] += unanswered
-    tally[1] = longest
     return out
 
 
 def use_buckets(calls: list[tuple], with_buckets: list[int], registry: PlanRegistry,
-                counters: dict[tuple[str, str, str], int]) -> list[tuple[int, int, int]]:
+                counters: dict[tuple[str, str, str], int], spent: set | None = None
+                ) -> list[tuple[int, int, int]]:
     """SPEC 7.6 for the calls at positions ``with_buckets`` of ``calls``, in order: each
     takes what its bucket has left, up to its billed seconds. Advances ``counters``
     ((account, tariff, bucket) -> seconds used) and returns (position, position of the
-    rate in its plan, seconds) where a call takes some. A used-up bucket costs one lookup."""
+    rate in its plan, seconds) where a call takes some. A used-up bucket costs one lookup.
+
+    ``spent``: adds the (account, Plan.bucket_group) of each call after which every bucket
+    of its plan is used up. Counters only grow inside a write transaction, so resolve_calls
+    may skip such calls for the rest of it (caches["spent"])."""
     plans = registry.plans
     taken = []
     for i in with_buckets:
         _, account, _, billsec, plan_id = calls[i]
-        for pos, name, bucket, size, rate in plans[plan_id].buckets:
+        plan = plans[plan_id]
+        some_left = False
+        for pos, name, bucket, size, rate in plan.buckets:
             key = (account, name, bucket)
             used = counters.get(key, 0)
             left = size - used
@@ -224,6 +234,11 @@ def use_buckets(calls: list[tuple], with_buckets: list[int], registry: PlanRegis
                 free = billed if billed < left else left
                 counters[key] = used + free
                 taken.append((i, pos, free))
+                some_left = some_left or free < left
+            else:
+                some_left = True
+        if not some_left and spent is not None:
+            spent.add((account, plan.bucket_group))
     return taken
 
 

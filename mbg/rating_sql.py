@@ -22,6 +22,7 @@ Anything else is priced by rating_calls.cost_rows, exact at any size.
 from __future__ import annotations
 
 import itertools
+from operator import itemgetter
 
 import apsw
 
@@ -156,14 +157,15 @@ class SqlCosting:
         except apsw.SQLError:  # no such table: made in a transaction rolled back since
             return -1
 
-    def write(self, calls: list[tuple], registry: PlanRegistry, longest_billsec: int,
+    def write(self, calls: list[tuple], registry: PlanRegistry,
               taken: list[tuple[int, int, int]], amount: bool = True) -> tuple[int, int] | None:
         """Price resolved calls with the bucket seconds ``taken`` (rating_calls.use_buckets)
         and write their cost rows, inside the caller's write transaction: (cost rows, their
         amount, or 0 unless ``amount``). None, with nothing written, when a number is too
         large for SQLite's integers (see the module docstring)."""
         conn = self.conn
-        if longest_billsec > MAX_BILLSEC or not self._send_plans(registry):
+        if max(map(itemgetter(3), calls), default=0) > MAX_BILLSEC \
+                or not self._send_plans(registry):
             return None
         conn.execute("DELETE FROM temp.rating_calls")
         conn.execute("DELETE FROM temp.rating_free")

@@ -152,6 +152,38 @@ def test_incremental_never_touches_rated_calls_and_counters_continue(tmp_path):
     assert amounts(path) == {"first": 0, "second": 160}
 
 
+def test_a_plan_with_two_buckets_keeps_drawing_on_the_one_left(tmp_path):
+    """A call priced under a plan tariff and a route tariff, each with its bucket: once the
+    route's bucket is used up, later calls (in later chunks of a force, which remembers the
+    plans whose buckets are all used up) still draw on the plan's."""
+    root = setup_root(tmp_path / "r", accounts="A1,x", numbers="111,A1,2009-01-01,",
+                      tariffs="T,,,0.60,1,1,,,a\nP,,,0.30,1,1,,,b", buckets="T,a,100\nP,b,30",
+                      routes="C01*,P", services="phone,,,,T", subscriptions="A1,phone,2009-01-01,")
+    path = add_calls(root, [call(f"2009-10-0{d} 10:00:00", "111", "1", 20, f"c{d}",
+                                 dstchannel="C0100001") for d in range(1, 7)])
+    ref = reference(root)
+    # P: 30 s in its bucket, then 0.30 a minute; T: 100 s, then 0.60 a minute
+    expected = {"c1": [("P", "A1", "", "1", 20, 20, 0), ("T", "A1", "", "1", 20, 20, 0)],
+                "c2": [("P", "A1", "", "1", 20, 10, 5), ("T", "A1", "", "1", 20, 20, 0)],
+                "c3": [("P", "A1", "", "1", 20, 0, 10), ("T", "A1", "", "1", 20, 20, 0)],
+                "c4": [("P", "A1", "", "1", 20, 0, 10), ("T", "A1", "", "1", 20, 20, 0)],
+                "c5": [("P", "A1", "", "1", 20, 0, 10), ("T", "A1", "", "1", 20, 20, 0)],
+                "c6": [("P", "A1", "", "1", 20, 0, 10), ("T", "A1", "", "1", 20, 0, 20)]}
+    conn = db.connect(path, "dataset")
+    force_month(conn, ref, chunk_size=1)
+    assert costs(path) == expected
+    force_month(conn, ref, chunk_size=2)
+    assert costs(path) == expected
+    # in batches (no memory of used-up buckets between them) the same
+    conn.execute("DELETE FROM telephony_cost; DELETE FROM telephony_counter; "
+                 "UPDATE telephony_log SET is_new = 1")
+    rate_month(conn, ref, batch_size=1, backlog=False)
+    conn.close()
+    assert costs(path) == expected
+    assert query(path, "SELECT * FROM telephony_counter ORDER BY tariff") == [
+        ("A1", "P", "b", 30), ("A1", "T", "a", 100)]
+
+
 def test_a_run_with_nothing_new_does_not_read_the_reference_data(tmp_path):
     """cron every 30 s: with no new call the run only says so (it does not load 20,000
     rates for nothing); with one, the reference data is read and checked as always."""
