@@ -43,7 +43,7 @@ class Plan:
 class PlanRegistry:
     """Every plan made for one Reference, by number (the plan column of a resolved call).
 
-    Plans are found per call through a *table* per (route tariff, plan tariffs): longest
+    Plans are found per call through a *table* per (plan tariffs, route tariff): longest
     union prefix (None: no prefix matches) -> (plan number, None) for a plain plan, or
     (plan number, Plan) when the call needs more (a tariff without rate, a bucket, or
     nothing to price). Tables hold only the prefixes met, so memory grows with the plans
@@ -52,12 +52,16 @@ class PlanRegistry:
 
     reference: Reference
     plans: list[Plan] = field(default_factory=list)
-    tables: dict = field(default_factory=dict)  # route -> plan tariffs -> table
+    tables: dict = field(default_factory=dict)  # plan tariffs -> route tariff -> table
     bucket_groups: dict = field(default_factory=dict)  # ((tariff, bucket), ...) -> number
+
+    def by_route(self, names: tuple[str, ...]) -> dict:
+        """route tariff -> table, of the plan tariffs ``names`` (tables are made by table)."""
+        return self.tables.setdefault(names, {})
 
     def table(self, route: str | None, names: tuple[str, ...]) -> dict:
         """The table of a route tariff and plan tariffs (empty the first time)."""
-        return self.tables.setdefault(route, {}).setdefault(names, {})
+        return self.tables.setdefault(names, {}).setdefault(route, {})
 
     def plan_for(self, prefix: str | None, names: tuple[str, ...], route: str | None) -> tuple:
         """The entry of plan tariffs ``names`` plus ``route`` for numbers whose longest
@@ -80,7 +84,7 @@ class PlanRegistry:
                     self.bucket_groups.setdefault(group, len(self.bucket_groups)))
         self.plans.append(plan)
         entry = (plan.plan_id, plan if missing or buckets or not rated else None)
-        self.tables[route][names][prefix] = entry
+        self.tables[names][route][prefix] = entry
         return entry
 
 
@@ -112,27 +116,29 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
     bucket group) whose buckets use_buckets found used up: their calls need no lookup.
 
     This is the hot loop, written for speed: the month's day-independent answers first
-    (MonthView), a cache per (number, channel, day) or (account, day) for the numbers and
-    plans that change during the month, one walk over the union of prefixes for all tariffs
-    of a call, and one registry lookup for its plan.
+    (MonthView; for a number with the same account and plan tariffs all month, one lookup
+    gives both and the account's plan tables), a cache per (number, channel, day) or
+    (account, day) for the numbers and plans that change during the month, one walk over
+    the union of prefixes for all tariffs of a call, and one table lookup for its plan.
     """
     accounts = caches.setdefault("accounts", {})
     day_plans = caches.setdefault("plans", {})
     views = caches.setdefault("views", {})
+    spent = caches.get("spent", ())
     route_cache = ref.route_cache
     route_tariff = ref.route_tariff
     prefix_lengths = ref.prefix_lengths
     prefixes = ref.prefixes
     account_for = ref.account_for
     registry = plan_registry(ref)
-    tables = registry.tables
+    by_route = registry.by_route
     plan_for = registry.plan_for
     out: list[tuple] = []
     append = out.append
     lo = hi = ""
     month_numbers: dict = {}
     month_plans: dict = {}
-    spent = caches.get("spent", ())
+    month_known: dict = {}
     unanswered = 0
     for log_id, calldate, src, dst, channel, dstchannel, billsec in rows:
         if billsec <= 0:
@@ -143,46 +149,50 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
             lo, hi = _month_bounds(calldate)
             view = views.get(lo)
             if view is None:
-                view = views[lo] = ref.month_view(lo, hi)
-            month_numbers, month_plans = view.numbers, view.plans
-        # SPEC 7.2: the account of src on the call date, else of the channel
-        account = month_numbers.get(src)
-        if not account:
-            by_src = account == ""  # src's account changes during the month
-            if not by_src:  # src has no account this month: the channel's, if any
-                account = month_numbers.get(channel)
-            if account == "":  # on the call's day; caches are small (numbers that change)
-                day = calldate[:10]
-                key = (src if by_src else "", channel, day)
-                account = accounts.get(key, _MISSING)
-                if account is _MISSING:
-                    found = account_for(src, day) if by_src else None
-                    account = accounts[key] = found or account_for(channel, day)
-        # SPEC 7.3: the plan tariffs of the account that day, plus the route tariff
-        if account is None:
-            unrated.append((log_id, "", "unknown account"))
-            names: tuple[str, ...] = ()
-            account = ""
+                view = views[lo] = _MonthCache(ref.month_view(lo, hi), by_route)
+            month_numbers, month_plans, month_known = view.numbers, view.plans, view.known
+        known = month_known.get(src)
+        if known is not None:  # the common case: the same account and plans all month
+            account, names, tables = known
         else:
-            names = month_plans.get(account, ())
-            if names is None:  # the plans change during the month
-                day = calldate[:10]
-                names = day_plans.get((account, day))
-                if names is None:
-                    names = day_plans[(account, day)] = ref.plan_tariffs(account, day)
-            if not names:
-                unrated.append((log_id, "", "no tariff"))
+            # SPEC 7.2: the account of src on the call date, else of the channel
+            account = month_numbers.get(src)
+            if not account:
+                by_src = account == ""  # src's account changes during the month
+                if not by_src:  # src has no account this month: the channel's, if any
+                    account = month_numbers.get(channel)
+                if account == "":  # on the call's day; caches are small (changing numbers)
+                    day = calldate[:10]
+                    key = (src if by_src else "", channel, day)
+                    account = accounts.get(key, _MISSING)
+                    if account is _MISSING:
+                        found = account_for(src, day) if by_src else None
+                        account = accounts[key] = found or account_for(channel, day)
+            # SPEC 7.3: the plan tariffs of the account that day, plus the route tariff
+            if account is None:
+                unrated.append((log_id, "", "unknown account"))
+                names: tuple[str, ...] = ()
+                account = ""
+            else:
+                names = month_plans.get(account, ())
+                if names is None:  # the plans change during the month
+                    day = calldate[:10]
+                    names = day_plans.get((account, day))
+                    if names is None:
+                        names = day_plans[(account, day)] = ref.plan_tariffs(account, day)
+                if not names:
+                    unrated.append((log_id, "", "no tariff"))
+            tables = by_route(names)
         route = route_cache.get(dstchannel, _MISSING)
         if route is _MISSING:
             route = route_tariff(dstchannel)
-        if not names and route is None:
-            continue
+        table = tables.get(route)
+        if table is None:
+            if not names and route is None:
+                continue
+            table = registry.table(route, names)
         # SPEC 7.4: the longest prefix, for every tariff of the call at once (see
         # Reference.rates_at), and with it the plan (PlanRegistry)
-        table = tables.get(route)
-        table = table.get(names) if table is not None else None
-        if table is None:
-            table = registry.table(route, names)
         for k in prefix_lengths:
             prefix = dst[:k]
             if prefix in prefixes:
@@ -204,6 +214,20 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
             append((log_id, account, dst, billsec, plan_id))
     tally[0] += unanswered
     return out
+
+
+class _MonthCache:
+    """A MonthView and, for each number with one account all month whose plan tariffs do
+    not change during it either, (account, plan tariffs, PlanRegistry.by_route of them)."""
+
+    def __init__(self, view, by_route) -> None:
+        self.numbers = view.numbers
+        self.plans = view.plans
+        self.known = {}
+        for number, account in view.numbers.items():
+            names = view.plans.get(account) if account else None
+            if names:
+                self.known[number] = (account, names, by_route(names))
 
 
 def use_buckets(calls: list[tuple], with_buckets: list[int], registry: PlanRegistry,
