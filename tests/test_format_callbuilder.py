@@ -246,3 +246,155 @@ def test_date_cache_keeps_valid_dates_only_and_stays_bounded():
         parse(f"A1 1 2 C1 1 2 {day:%d-%m-%y} 14:00:00 1 1 16".encode())
     assert 0 < len(callbuilder._DATES) <= CACHE_LIMIT
     assert parse(OUTGOING)[1] == "2012-08-30 14:29:21"
+
+
+def sized(length: int, time: bytes) -> bytes:
+    """A line of ``length`` bytes, its \\r\\n aside."""
+    head, tail = b"A1 ", b" 2 C1 3 4 30-08-12 " + time + b" 10 5 16"
+    return head + b"9" * (length - len(head) - len(tail)) + tail + b"\r\n"
+
+
+# Lines for the quick path (tokens looked up among the valid values seen) and the general
+# one (_check_tokens): odd values, values the caches refuse, and lines that fail one check.
+ODD_LINES = [
+    b"A1 1 2 C1 3 4 30-08-12 14:29:21 130 107 16\r\n",
+    b"A1 - - C1 - - 30-08-12 14:29:22 130 107 16\r\n",  # no numbers
+    b"A1 1 2 C1 - 4 30-08-12 14:29:23 130 107 16\r\n",
+    b"A1 1 2 C1 3 - 30-08-12 14:29:24 130 107 16\r\n",
+    b'A1 x"y 2 C1 n\\a 4 30-08-12 14:29:25 130 107 16\r\n',  # JSON escapes in extra
+    b"A1 1 2 C1 3\t5 4 30-08-12 14:29:26 130 107 16\r\n",  # a TAB inside a number
+    "A1 1 2 C1 \u00b2 \u0663 30-08-12 14:29:27 130 107 16\r\n".encode(),  # not ASCII digits
+    "A1 \u0418 2 \u0421\u0031 3 4 30-08-12 14:29:28 1 1 16\r\n".encode(),  # Cyrillic: not ASCII
+    b"A1 1 2 C1 3 4 30-08-12 14:29:29 20000 19990 133\r\n",  # suspect
+    b"A1 1 2 C1 - - 30-08-12 14:29:30 20000 19990 135\r\n",
+    b"A1 1 2 C1 3 4 30-08-12 14:29:31 130 107 0133\r\n",  # not suspect
+    b"A1 1 2 C1 3 4 30-08-12 14:29:32 130 107 1234567\r\n",  # a long cause: not remembered
+    b"A1 1 2 C1 3 4 30-08-12 14:29:33 10000000 00000000000000000007 16\r\n",  # long durations
+    b"A1 1 2 C1 3 4 30-08-12 14:29:34 10000001 1 16\r\n",
+    b"A1 1 2 C1 3 4 30-08-12 14:29:35 1 \xd9\xa3 16\r\n",
+    b"A1 1 2 C1 3 4 30-08-12 14:29:36 x 1 16\r\n",
+    b"A1 1 2 C1 3 4 30-08-12 14:29:37 1 1 normal\r\n",
+    b"A1 1 2 C1 3 4 30-08-12 14:29:38 1 1 \r\n",
+    b"A1 1 2 C1 3 4 31-02-12 14:29:39 1 1 16\r\n",
+    b"A1 1 2 C1 3 4 01-01-39 14:29:40 1 1 16\r\n",
+    b"A1 1 2 C1 3 4 30.08.12 14:29:41 1 1 16\r\n",
+    b"A1 1 2 C1 3 4 30-08-12 24:00:00 1 1 16\r\n",
+    b"A1 1 2 C1 3 4 30-08-12 1:02:03 1 1 16\r\n",
+    b"A1 1 2 C1 3 4 30-08-12 14:29:42 1 1 16 extra\r\n",
+    b"A1  1 2 C1 3 4 30-08-12 14:29:43 1 1 16\r\n",
+    b"A1 1 2 C1 3 4 30-08-12 14:29:44 1 1\r\n",
+    b"A1 1 2 C1 3 4 30-08-12 14:29:45 1 1 16 \r\n",
+    b"A1 1 2 C1 3 4 30-08-12 14:29:46 10 5 16\r\r\n",  # several \r: stored like one
+    b"A1 1 2 C1 3 4 30-08-12 14:29:47 10 5 16\r\r\r\n",
+    b"A1 1 2 C1 3 4 30-08-12 14:29:48 10 5 1\r6\r\n",  # a \r inside: rejected
+    b"A1 1 2 C1 3\r 4 30-08-12 14:29:49 10 5 16\r\n",  # a \r inside a number: escaped
+    b"A1 1 2 C1 3 4 30-08-12 14:29:50 10 5 16\n",  # \n alone
+    b"\x02A1 1 2 C1 3 4 30-08-12 14:29:51 10 5 16\r\n",
+    b"\x02\x02A1 1 2 C1 3 4 30-08-12 14:29:52 10 5 16\r\n",
+    b"\x02\r\n",
+    b"\r\n",
+    b"\n",
+    b"\r\r\n",
+    b"   \r\n",
+    b"A1 1 2 C1 3 4 30-08-12 14:29:53 10 5 16\x00\r\n",
+    b"A1 1 2 C1 3 4 30-08-12 14:29:54 10 5 \xff16\r\n",
+    sized(MAX_LINE + 1, b"14:29:55"),  # too long
+    sized(MAX_LINE, b"14:29:56"),  # 64 KiB: stored
+    # Fewer characters than 64 KiB, more bytes: too long.
+    "A1 {} 2 C1 3 4 30-08-12 14:29:59 10 5 16\r\n".format("\u0416" * 32760).encode(),
+    # 64 KiB and one byte, or two, with the \r: the line itself is short.
+    b"A1 1 2 C1 3 4 30-08-12 14:29:57 10 5 16".ljust(MAX_LINE + 1, b"\r") + b"\n",
+    b"A1 1 2 C1 3 4 30-08-12 14:29:58 10 5 16".ljust(MAX_LINE + 2, b"\r") + b"\n",
+]
+
+
+def clear_caches() -> None:
+    from mbg.formats import callbuilder
+
+    for cache in (callbuilder._DATES, callbuilder._TIMES, callbuilder._SECONDS,
+                  callbuilder._CAUSES):
+        cache.clear()
+
+
+def cold(line: bytes):
+    """The line parsed alone with empty caches: the general path for every check."""
+    clear_caches()
+    return parse(line)
+
+
+def test_the_longest_lines():
+    assert [len(line) for line in ODD_LINES[-5:]] == [MAX_LINE + 3, MAX_LINE + 2, 65_560,
+                                                      MAX_LINE + 2, MAX_LINE + 3]
+    assert len(ODD_LINES[-3].decode()) < MAX_LINE
+    too_long, longest, too_many_bytes, with_cr, with_crs = (cold(line) for line in ODD_LINES[-5:])
+    assert "longer than 65536" in too_long.reason
+    assert "longer than 65536" in too_many_bytes.reason
+    assert longest[1] == "2012-08-30 14:29:56" and len(longest[2]) > 65000
+    assert with_cr[1] == "2012-08-30 14:29:57" and with_crs[1] == "2012-08-30 14:29:58"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_quick_and_general_paths_give_the_same_items(seed):
+    """Every line alone with empty caches (the general path) gives what it gives in a
+    block of all of them in any order, where the values already seen take the quick path,
+    whatever the lines around it (a block with a bad line is checked line by line; a
+    block of \\r\\n lines, or of \\n lines, is split at once)."""
+    import random
+
+    rng = random.Random(seed)
+    lines = ODD_LINES * 3
+    rng.shuffle(lines)
+    good = [line for line in lines if b"\x00" not in line and b"\xff" not in line]
+    crlf = [line for line in good if line.endswith(b"\r\n")]
+    lf = [line[:-2] + b"\n" if line.endswith(b"\r\n") else line for line in good]
+    expected = {line: cold(line) for line in lines + lf}
+    for block in (lines, good, crlf, lf):
+        clear_caches()
+        items = block_items([line[:-1] for line in block])  # without their \n
+        assert len(items) == len(block)
+        for line, item in zip(block, items):
+            wanted = expected[line]
+            if type(wanted) is Rejection:
+                assert type(item) is Rejection, line[:80]
+                assert (item.reason, item.line + b"\n") == (wanted.reason, wanted.line), line[:80]
+            else:
+                assert item == wanted, line[:80]
+        # Warm caches: the same again.
+        assert block_items([line[:-1] for line in block]) == items
+
+
+def test_quick_path_values_are_the_general_ones():
+    clear_caches()
+    records = [cold(line) for line in ODD_LINES[:13]]
+    assert [r[6:9] for r in records] == [(130, 107, "16")] * 7 + [(1, 1, "16")] + [
+        (20000, 19990, "133"), (20000, 19990, "135"), (130, 107, "0133"),
+        (130, 107, "1234567"), (10_000_000, 7, "16")]
+    assert [json.loads(r[10]) for r in records[:6]] == [
+        {"cgpn_out": "3", "cdpn_out": "4"}, {"cgpn_out": "", "cdpn_out": ""},
+        {"cgpn_out": "", "cdpn_out": "4"}, {"cgpn_out": "3", "cdpn_out": ""},
+        {"cgpn_out": "n\\a", "cdpn_out": "4"}, {"cgpn_out": "3\t5", "cdpn_out": "4"}]
+    assert records[1][2:4] == ("", "")
+    assert records[6][10] == '{"cgpn_out": "\u00b2", "cdpn_out": "\u0663"}'
+    assert json.loads(records[8][10])["suspect"] is True
+    assert "suspect" not in json.loads(records[10][10])
+    # Then through the quick path (the values are remembered now): the same records.
+    assert [parse(line) for line in ODD_LINES[:13]] == records
+
+
+def test_caches_hold_valid_short_values_only_and_stay_bounded():
+    from mbg.formats import callbuilder
+    from mbg.formats.base import CACHE_LIMIT
+
+    clear_caches()
+    for line in ODD_LINES:
+        parse(line)
+    assert set(callbuilder._SECONDS) == {"130", "107", "20000", "19990", "1", "10", "5"}
+    assert all(callbuilder._SECONDS[k] == int(k) for k in callbuilder._SECONDS)
+    assert callbuilder._CAUSES == {"16": False, "133": True, "135": True}  # not "0133"
+    assert all(callbuilder._TIMES[k] == k for k in callbuilder._TIMES)
+    assert callbuilder._DATES == {"30-08-12": "2012-08-30 "}
+    for i in range(CACHE_LIMIT + 10):
+        parse(f"A1 1 2 C1 3 4 30-08-12 14:29:21 {i} {i} {i % 1000}\r\n".encode())
+    assert 0 < len(callbuilder._SECONDS) <= CACHE_LIMIT
+    assert 0 < len(callbuilder._CAUSES) <= 1000
+    assert parse(ODD_LINES[0])[6:9] == (130, 107, "16")

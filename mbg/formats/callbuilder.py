@@ -18,8 +18,12 @@ Decisions where SPEC is silent:
 - SeizDur and TalkDur above ``MAX_DURATION`` (10,000,000 s, about 115 days) reject the
   line: such a value is a corrupt field.
 
-The hot path avoids regexes and datetime: a split, cached date and time checks, and an
-f-string for ``extra`` (numbers are digits; anything else goes through json.dumps).
+Speed (pipe mode parses blocks of lines): a block is decoded and split into lines by a
+few C calls; each line is split on spaces and each token that needs a check (date, time,
+durations, cause) is one dict lookup among the valid values seen so far. A line with a
+value not seen yet, or anything odd, goes to the general path (``_check_tokens``), which
+gives every rejection reason and remembers the valid values. ``extra`` is one f-string
+when the numbers are digits (nothing to escape), else json.
 """
 
 from __future__ import annotations
@@ -30,11 +34,21 @@ import json
 from .base import CACHE_LIMIT, IGNORED, MAX_LINE, Item, Rejection, check_line, duration_error
 from .clock import FILL_AFTER, day_times, seconds_of_day
 
-# 'DD-MM-YY' -> 'YYYY-MM-DD', for the valid dates seen (at most CACHE_LIMIT).
+# The caches of valid tokens (rejections are never cached: garbage is endless). They are
+# dicts of strings and ints, which the garbage collector does not track (a set would be
+# walked at each of its collections).
+# 'DD-MM-YY' -> 'YYYY-MM-DD ' (the calldate up to its time), at most CACHE_LIMIT.
 _DATES: dict[str, str] = {}
-# 'HH:MM:SS' strings seen to be valid (at most 86,400).
-_TIMES: set[str] = set()
+# 'HH:MM:SS' -> itself, at most 86,400.
+_TIMES: dict[str, str] = {}
+# A duration of at most seven ASCII digits (below MAX_DURATION) -> its int, at most
+# CACHE_LIMIT.
+_SECONDS: dict[str, int] = {}
+# A cause of at most three ASCII digits -> whether it is suspect, at most CACHE_LIMIT.
+_CAUSES: dict[str, bool] = {}
 _SUSPECT_CAUSES = frozenset(("133", "134", "135"))
+# json.dumps(value, ensure_ascii=False), without making an encoder at each call.
+_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _check_date(token: str) -> str:
@@ -52,22 +66,59 @@ def _check_date(token: str) -> str:
 
 
 def _time_ok(token: str) -> bool:
-    """A valid HH:MM:SS, remembered (86,400 at most) so that the next is one set lookup."""
+    """A valid HH:MM:SS, remembered (86,400 at most) so that the next is one lookup."""
     if token in _TIMES:
         return True
     if seconds_of_day(token) is None:
         return False
-    _TIMES.add(token)
+    _TIMES[token] = token
     if len(_TIMES) == FILL_AFTER:
-        _TIMES.update(day_times())
+        _TIMES.update(zip(day_times(), day_times()))
     return True
 
 
-def _extra(cgpn_out: str, cdpn_out: str, cause: str) -> str:
+def _remember(cache: dict, key: str, value) -> None:
+    if len(cache) >= CACHE_LIMIT:
+        cache.clear()  # refills with what is in use
+    cache[key] = value
+
+
+def _check_tokens(text: str) -> Item | str:
+    """The general path of one line (decoded, without terminator): its eleven tokens then
+    (calldate, duration, billsec, suspect); or why it is rejected; or IGNORED (empty).
+    Valid tokens are remembered, so that the next line with them takes the quick path."""
+    tokens = text.split(" ")
+    if len(tokens) != 11:
+        return f"expected 11 space-separated fields, found {len(tokens)}" if text else IGNORED
+    day, time, seiz, talk, cause = tokens[6:]
+    date = _DATES.get(day)
+    if date is None:
+        date = _check_date(day)
+        if date[0] == "!":
+            return date[1:]
+        date += " "
+        _remember(_DATES, day, date)
+    if not _time_ok(time):
+        return f"bad time {time!r}, expected HH:MM:SS"
+    reason = _bad_number(seiz, talk, cause)
+    if reason:
+        return reason
+    # Only short values are remembered (a cache of long garbage would grow past bounds).
+    if len(seiz) < 8:
+        _remember(_SECONDS, seiz, int(seiz))
+    if len(talk) < 8:
+        _remember(_SECONDS, talk, int(talk))
+    suspect = cause in _SUSPECT_CAUSES
+    if len(cause) < 4:
+        _remember(_CAUSES, cause, suspect)
+    return (*tokens, date + time, int(seiz), int(talk), suspect)
+
+
+def _extra(cgpn_out: str, cdpn_out: str, suspect: bool) -> str:
     extra = {"cgpn_out": cgpn_out, "cdpn_out": cdpn_out}
-    if cause in _SUSPECT_CAUSES:
+    if suspect:
         extra["suspect"] = True
-    return json.dumps(extra, ensure_ascii=False)
+    return _json(extra)
 
 
 def parse_callbuilder_line(line: bytes, source: str) -> Item:
@@ -76,7 +127,9 @@ def parse_callbuilder_line(line: bytes, source: str) -> Item:
     ``source`` is the PBX name given with ``-ports "PORT NAME"``.
     """
     records: list[tuple] = []
-    others = parse_callbuilder_block(line.rstrip(b"\n"), records, source)
+    # Without its \r\n, as the lines of a block are split (a line ending \r\n alone, the
+    # usual one, takes the quick path).
+    others = parse_callbuilder_block(line.rstrip(b"\n").removesuffix(b"\r"), records, source)
     if records:
         return records[0]
     item = others[0][1]
@@ -97,22 +150,23 @@ def parse_callbuilder_block(block: bytes, records: list[tuple], source: str,
     raw_lines = block.split(b"\n") if lines is None else lines
     others: list[tuple[int, Item]] = []
     texts = None
-    if b"\x00" not in block and max(map(len, raw_lines)) <= MAX_LINE:
+    if b"\x00" not in block:
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError:
             pass
         else:
-            # The \r of \r\n and a leading 0x02, for the whole block at once (the
-            # number of lines does not change).
-            if "\r" in text:
-                text = text.replace("\r\n", "\n").removesuffix("\r")
-                if "\r\n" in text or text[-1:] == "\r":
-                    text = None  # a line ends with several \r: line by line below
-            if text is not None:
-                if "\x02" in text:
-                    text = text.replace("\n\x02", "\n").removeprefix("\x02")
+            if "\x02" in text:
+                text = text.replace("\n\x02", "\n").removeprefix("\x02")
+            # Lines end with \r\n, or \n alone. A \r left at the end of a line (the last
+            # line's, \r\r\n) fails the quick path below, and the general one strips it.
+            texts = text.split("\r\n")
+            if len(texts) != len(raw_lines):  # not every line ends with \r\n
                 texts = text.split("\n")
+            # An ASCII line is as long as its bytes, without its \r\n and 0x02 (or longer:
+            # a \r left). Non-ASCII text is measured in bytes.
+            if max(map(len, texts if text.isascii() else raw_lines)) > MAX_LINE:
+                texts = None  # line by line below
     if texts is None:
         texts = []
         for index, raw in enumerate(raw_lines):
@@ -123,57 +177,46 @@ def parse_callbuilder_block(block: bytes, records: list[tuple], source: str,
                 text = None
             texts.append(text)
     append = records.append
-    index = -1
-    for text in texts:
-        index += 1
+    dates, times, seconds, causes = _DATES, _TIMES, _SECONDS, _CAUSES
+    for index, text in enumerate(texts):
         if text is None:
             continue
-        tokens = text.split(" ")
-        if len(tokens) != 11:
-            if text:
-                others.append((index, Rejection(
-                    f"expected 11 space-separated fields, found {len(tokens)}", raw_lines[index])))
-            else:
-                others.append((index, IGNORED))
-            continue
-        ch_in, cgpn_in, cdpn_in, ch_out, cgpn_out, cdpn_out, day, time, seiz, talk, cause = tokens
-        date = _DATES.get(day)
-        if date is None:
-            date = _check_date(day)
-            if date[0] == "!":  # a rejection: not cached (garbage is endless)
-                others.append((index, Rejection(date[1:], raw_lines[index])))
+        # The quick path: each token checked by one lookup among the valid ones seen.
+        try:
+            ch_in, cgpn_in, cdpn_in, ch_out, cgpn_out, cdpn_out, day, time, seiz, talk, cause = (
+                text.split(" "))
+            calldate = dates[day] + times[time]
+            duration = seconds[seiz]
+            billsec = seconds[talk]
+            suspect = causes[cause]
+        except (ValueError, KeyError):
+            checked = _check_tokens(text.rstrip("\r"))
+            if type(checked) is not tuple:
+                if checked is not IGNORED:
+                    checked = Rejection(checked, raw_lines[index])
+                others.append((index, checked))
                 continue
-            if len(_DATES) >= CACHE_LIMIT:
-                _DATES.clear()
-            _DATES[day] = date
-        if time not in _TIMES and not _time_ok(time):
-            others.append((index, Rejection(f"bad time {time!r}, expected HH:MM:SS",
-                                            raw_lines[index])))
-            continue
-        # Seven digits at most is below MAX_DURATION: the common case needs no int().
-        if not (seiz.isdigit() and talk.isdigit() and cause.isdigit() and text.isascii()
-                and len(seiz) < 8 and len(talk) < 8):
-            reason = _bad_number(seiz, talk, cause)
-            if reason:
-                others.append((index, Rejection(reason, raw_lines[index])))
-                continue
+            (ch_in, cgpn_in, cdpn_in, ch_out, cgpn_out, cdpn_out, day, time, seiz, talk, cause,
+             calldate, duration, billsec, suspect) = checked
         if cgpn_out == "-":
             cgpn_out = ""
         if cdpn_out == "-":
             cdpn_out = ""
-        if cgpn_out.isdigit() and cdpn_out.isdigit() and cause not in _SUSPECT_CAUSES:
+        # Numbers are digits (or '-', now ''): nothing to escape, the JSON is one f-string.
+        if ((cgpn_out.isdigit() or not cgpn_out) and (cdpn_out.isdigit() or not cdpn_out)
+                and not suspect):
             extra = f'{{"cgpn_out": "{cgpn_out}", "cdpn_out": "{cdpn_out}"}}'
         else:
-            extra = _extra(cgpn_out, cdpn_out, cause)
+            extra = _extra(cgpn_out, cdpn_out, suspect)
         append((
             source,
-            f"{date} {time}",
+            calldate,
             "" if cgpn_in == "-" else cgpn_in,
             "" if cdpn_in == "-" else cdpn_in,
             ch_in,
             ch_out,
-            int(seiz),
-            int(talk),
+            duration,
+            billsec,
             cause,
             "",
             extra,
