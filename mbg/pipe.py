@@ -13,6 +13,7 @@ is stored. Used by the agents' pipe mode and by the batch imports (mbg.imports).
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import zlib
@@ -102,9 +103,17 @@ def ingest_stream(
     batch: int = BATCH,
 ) -> Counts:
     """Read ``stream`` to its end through ``parser`` and store the records."""
-    # The month files stay open from one batch to the next (mbg.ingest.MonthFiles).
-    with MonthFiles(dataset_dir) as files:
-        return _ingest(stream, parser, files, rejects, on_reject, on_batch, batch)
+    # The cyclic garbage collector is off meanwhile: records are tuples of strings and
+    # ints (no cycles to find), and its runs would walk every young record again and again.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        # The month files stay open from one batch to the next (mbg.ingest.MonthFiles).
+        with MonthFiles(dataset_dir) as files:
+            return _ingest(stream, parser, files, rejects, on_reject, on_batch, batch)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _ingest(stream: BinaryIO, parser: LineParser, files: MonthFiles, rejects: RejectLog,

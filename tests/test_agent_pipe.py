@@ -426,3 +426,60 @@ def test_a_month_file_removed_or_moved_between_batches_is_made_again(tmp_path):
         Path(f"{moved}{suffix}").unlink(missing_ok=True)
     assert sorted(r[1:12] for r in log_rows(moved)) == sorted(rows[:10])
     assert sorted(r[1:12] for r in log_rows(path)) == sorted(rows[20:])
+
+
+def test_pipe_stores_and_rejects_what_line_by_line_parsing_gives(tmp_path):
+    """The collector (blocks of lines, the quick path for values seen before) against each
+    line parsed alone: odd lines among ordinary ones, across the chunks read."""
+    from collections import Counter
+
+    from mbg.formats import IGNORED, Rejection, strip_terminator
+    from mbg.ingest import escape_line
+    from tests.test_format_callbuilder import ODD_LINES
+
+    ordinary = [f"A{i} {i} 8495{i:07d} C{i:07d} {i} 495{i:07d} {1 + i % 28:02d}-08-12 "
+                f"{i % 24:02d}:{i % 60:02d}:{i % 7:02d} {i % 900} {i % 100} 16\r\n".encode()
+                for i in range(3000)]
+    lines = []
+    for copy in range(6):  # about 2 MB: the odd lines fall at other places of each chunk
+        lines += ordinary[copy * 500:(copy + 1) * 500] + ODD_LINES
+    items = [parse_callbuilder_line(line, "p") for line in lines]
+    records = [item for item in items if type(item) is tuple]
+    rejected = [item for item in items if type(item) is Rejection]
+    assert len(records) > 3000 and len(rejected) > 100 and IGNORED in items
+    ds = tmp_path / "ds"
+    done = callbuilder(["-ports", "stdin p", "-dataset", str(ds)], b"".join(lines))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.decode().splitlines()[-1] == (
+        f"callbuilder: read {len(lines)} lines: stored {len(set(records))}, duplicates "
+        f"{len(records) - len(set(records))}, ignored {items.count(IGNORED)}, "
+        f"rejected {len(rejected)}")
+    stored = [tuple(r[1:12]) for r in log_rows(ds / "2012-08-01.db")]
+    assert sorted(stored) == sorted(set(records))
+    # (the reject file keeps a line's first MAX_LINE + 2 bytes, without its \r\n)
+    assert Counter(reject_lines(ds)) == Counter(
+        item.reason + "\t" + escape_line(strip_terminator(item.line[:-1][:MAX_LINE + 2]))
+        for item in rejected)
+    # The first rejections on stderr, with their line numbers.
+    echoed = [line for line in done.stderr.decode().splitlines() if ": rejected: " in line]
+    numbered = [f"line {number}: rejected: {item.reason}"
+                for number, item in enumerate(items, 1) if type(item) is Rejection]
+    assert len(echoed) == 20 and set(echoed) <= set(numbered)
+
+
+def test_ingest_turns_the_garbage_collector_off_meanwhile_only(tmp_path):
+    import gc
+
+    seen = []
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            with RejectLog(tmp_path, "callbuilder") as rejects:
+                counts = ingest_stream(io.BufferedReader(io.BytesIO(CB1 + CB2)),
+                                       SimpleLineParser(parse_callbuilder_line, "p"), tmp_path,
+                                       rejects, on_batch=lambda c: seen.append(gc.isenabled()))
+            assert counts.stored + counts.duplicates == 2
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
+    assert seen == [False, False]

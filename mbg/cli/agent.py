@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -65,6 +64,13 @@ class RejectEcho:
                 f"... {self.count - self.limit} more rejected lines, all in {self.reject_file}",
                 err=True,
             )
+
+
+def host_name() -> str:
+    """This host's name, the source when none is given."""
+    import socket  # here: pipe mode with a source name does not pay for the import
+
+    return socket.gethostname()
 
 
 def run_pipe(spec: AgentSpec, source: str | None, settings: Settings, dataset_dir: Path,
@@ -164,7 +170,7 @@ def callbuilder_command(demon, host, interval, dataset, root, timezone, strict, 
         source = parsed[0].source
     else:
         # Like asterisk's -source: the host name, said out loud.
-        source = socket.gethostname()
+        source = host_name()
         click.echo(f'no PBX name given (-ports "stdin NAME"): calls are stored with '
                    f"source {source}", err=True)
     _finish(spec, run_pipe(spec, source, settings, dataset_dir), strict)
@@ -189,7 +195,7 @@ def asterisk_command(demon, host, interval, dataset, root, timezone, strict, por
         _daemon(spec, host, interval, ports, dataset_dir, settings)
     if source is not None and not source.strip():
         raise InputError("-source is empty")
-    name = source or socket.gethostname()
+    name = source or host_name()
     _finish(spec, run_pipe(spec, name, settings, dataset_dir), strict)
 
 
