@@ -390,11 +390,14 @@ def test_caches_hold_valid_short_values_only_and_stay_bounded():
         parse(line)
     assert set(callbuilder._SECONDS) == {"130", "107", "20000", "19990", "1", "10", "5"}
     assert all(callbuilder._SECONDS[k] == int(k) for k in callbuilder._SECONDS)
-    assert callbuilder._CAUSES == {"16": False, "133": True, "135": True}  # not "0133"
+    # Each with the \r of a \r\n line too (the last token keeps it); not "0133", too long.
+    assert callbuilder._CAUSES == {cause + cr: (cause, suspect) for cause, suspect in
+                                   (("16", False), ("133", True), ("135", True))
+                                   for cr in ("", "\r")}
     assert all(callbuilder._TIMES[k] == k for k in callbuilder._TIMES)
     assert callbuilder._DATES == {"30-08-12": "2012-08-30 "}
     for i in range(CACHE_LIMIT + 10):
         parse(f"A1 1 2 C1 3 4 30-08-12 14:29:21 {i} {i} {i % 1000}\r\n".encode())
     assert 0 < len(callbuilder._SECONDS) <= CACHE_LIMIT
-    assert 0 < len(callbuilder._CAUSES) <= 1000
+    assert 0 < len(callbuilder._CAUSES) <= 2 * 1000
     assert parse(ODD_LINES[0])[6:9] == (130, 107, "16")

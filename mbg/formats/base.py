@@ -99,10 +99,10 @@ def truncated(line: bytes, lineno: int) -> Rejection:
 class SimpleLineParser:
     """A LineParser for formats with one record per line (callbuilder, asterisk).
 
-    Pipe mode may use ``parse_block(block, records, lines=block.split(b"\\n")) ->
-    [(index, item)]`` when the format has a block parser (``block``: lines joined by
-    ``\\n``; records are appended to ``records``, other items returned with their
-    0-based line index in the block).
+    Pipe mode may use ``parse_block(block, records) -> [(index, item)]`` when the format
+    has a block parser (``block``: lines joined by ``\\n``; each line gives one item: a
+    record appended to ``records``, or another item returned with its 0-based line index
+    in the block; ``lines=block.split(b"\\n")`` may be given if the caller has it).
     """
 
     def __init__(self, parse, source: str, parse_block=None) -> None:

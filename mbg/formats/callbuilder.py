@@ -44,8 +44,9 @@ _TIMES: dict[str, str] = {}
 # A duration of at most seven ASCII digits (below MAX_DURATION) -> its int, at most
 # CACHE_LIMIT.
 _SECONDS: dict[str, int] = {}
-# A cause of at most three ASCII digits -> whether it is suspect, at most CACHE_LIMIT.
-_CAUSES: dict[str, bool] = {}
+# A cause of at most three ASCII digits, alone or with the \r of its line's \r\n (the
+# last token of a line keeps it) -> (the cause, whether it is suspect), at most CACHE_LIMIT.
+_CAUSES: dict[str, tuple[str, bool]] = {}
 _SUSPECT_CAUSES = frozenset(("133", "134", "135"))
 # json.dumps(value, ensure_ascii=False), without making an encoder at each call.
 _json = json.JSONEncoder(ensure_ascii=False).encode
@@ -110,7 +111,8 @@ def _check_tokens(text: str) -> Item | str:
         _remember(_SECONDS, talk, int(talk))
     suspect = cause in _SUSPECT_CAUSES
     if len(cause) < 4:
-        _remember(_CAUSES, cause, suspect)
+        _remember(_CAUSES, cause, (cause, suspect))
+        _remember(_CAUSES, cause + "\r", (cause, suspect))
     return (*tokens, date + time, int(seiz), int(talk), suspect)
 
 
@@ -140,14 +142,15 @@ def parse_callbuilder_line(line: bytes, source: str) -> Item:
 
 def parse_callbuilder_block(block: bytes, records: list[tuple], source: str,
                             lines: list[bytes] | None = None) -> list[tuple[int, Item]]:
-    """The lines of ``block`` (joined by ``\\n``, no final ``\\n``): records are appended
-    to ``records``; the other items are returned as (0-based line index, item).
-    ``lines``: ``block.split(b"\\n")`` if the caller has it already.
+    """The lines of ``block`` (joined by ``\\n``, no final ``\\n``): each gives one item,
+    a record appended to ``records`` or one of the others, returned as (0-based line index,
+    item). ``lines``: ``block.split(b"\\n")`` if the caller has it already (it is made
+    only when needed: a line rejected, a block checked line by line).
 
     Pipe mode parses whole blocks: one decode and one NUL check per block, and no call
     per line; a block with a bad line is checked line by line.
     """
-    raw_lines = block.split(b"\n") if lines is None else lines
+    raw_lines = lines  # split when needed only
     others: list[tuple[int, Item]] = []
     texts = None
     if b"\x00" not in block:
@@ -158,16 +161,21 @@ def parse_callbuilder_block(block: bytes, records: list[tuple], source: str,
         else:
             if "\x02" in text:
                 text = text.replace("\n\x02", "\n").removeprefix("\x02")
-            # Lines end with \r\n, or \n alone. A \r left at the end of a line (the last
-            # line's, \r\r\n) fails the quick path below, and the general one strips it.
-            texts = text.split("\r\n")
-            if len(texts) != len(raw_lines):  # not every line ends with \r\n
-                texts = text.split("\n")
-            # An ASCII line is as long as its bytes, without its \r\n and 0x02 (or longer:
-            # a \r left). Non-ASCII text is measured in bytes.
-            if max(map(len, texts if text.isascii() else raw_lines)) > MAX_LINE:
+            # Lines end with \r\n (or \n alone): the \r stays at the end of the last token,
+            # the cause, and the quick path below takes it off. Any other \r at the end
+            # of a line fails the quick path, and the general one strips it.
+            texts = text.split("\n")
+            # An ASCII line is as long as its bytes (without its 0x02; with its \r, longer
+            # than the line checked): other text is measured in bytes.
+            if text.isascii():
+                longest = max(map(len, texts))
+            else:
+                raw_lines = raw_lines or block.split(b"\n")
+                longest = max(map(len, raw_lines))
+            if longest > MAX_LINE:
                 texts = None  # line by line below
     if texts is None:
+        raw_lines = raw_lines or block.split(b"\n")
         texts = []
         for index, raw in enumerate(raw_lines):
             text = check_line(raw.rstrip(b"\r").removeprefix(b"\x02"))
@@ -188,11 +196,12 @@ def parse_callbuilder_block(block: bytes, records: list[tuple], source: str,
             calldate = dates[day] + times[time]
             duration = seconds[seiz]
             billsec = seconds[talk]
-            suspect = causes[cause]
+            cause, suspect = causes[cause]
         except (ValueError, KeyError):
             checked = _check_tokens(text.rstrip("\r"))
             if type(checked) is not tuple:
                 if checked is not IGNORED:
+                    raw_lines = raw_lines or block.split(b"\n")
                     checked = Rejection(checked, raw_lines[index])
                 others.append((index, checked))
                 continue
