@@ -26,7 +26,10 @@ from .formats.base import IGNORED, MAX_LINE, Item, LineParser, Rejection
 from .ingest import MonthFiles, RejectLog, record_line
 
 GZIP_MAGIC = b"\x1f\x8b"
-# Records per store: large transactions for speed, a few MB of memory.
+# Records per store: large transactions for speed, memory bounded. Measured (300,000
+# lines): 100,000 a batch runs the same instructions as 50,000 (one fsync'd commit and
+# checkpoint fewer each 100,000 records: ~0.6% less on lines out of time order) but the
+# tacacs collector then peaks at 168 MB (111 MB at 50,000; callbuilder 69 MB).
 BATCH = 50_000
 
 
