@@ -108,7 +108,8 @@ def zone_by_name(name: str, zones: dict[str, dt.tzinfo]) -> dt.tzinfo | None:
         return dt.timezone.utc
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a folder of the zone database ("Europe"), a name too long for a file
         return None
 
 
