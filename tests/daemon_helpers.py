@@ -170,6 +170,13 @@ conn.execute("COMMIT")
 """
 
 
+def release(holder: subprocess.Popen) -> None:
+    """End the lock of hold_exclusive now (the process dies, its transaction with it): the
+    tests release it when they are ready, not after a time a loaded machine may overrun."""
+    holder.terminate()
+    holder.wait(10)
+
+
 def hold_exclusive(path: Path, seconds: float) -> subprocess.Popen:
     """Another process holding ``path`` under BEGIN EXCLUSIVE for ``seconds``; returns when held."""
     import sys
