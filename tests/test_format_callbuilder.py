@@ -386,10 +386,11 @@ def test_caches_hold_valid_short_values_only_and_stay_bounded():
     from mbg.formats.base import CACHE_LIMIT
 
     clear_caches()
-    for line in ODD_LINES:
+    for line in ODD_LINES * 2:  # (a time not seen yet takes the general path)
         parse(line)
-    assert set(callbuilder._SECONDS) == {"130", "107", "20000", "19990", "1", "10", "5"}
-    assert all(callbuilder._SECONDS[k] == int(k) for k in callbuilder._SECONDS)
+    assert {"130", "107", "20000", "19990", "1", "10", "5"} <= set(callbuilder._SECONDS)
+    assert all(len(k) < 8 and k.isdigit() and k.isascii() and v == int(k)
+               for k, v in callbuilder._SECONDS.items())
     # Each with the \r of a \r\n line too (the last token keeps it); not "0133", too long.
     assert callbuilder._CAUSES == {cause + cr: (cause, suspect) for cause, suspect in
                                    (("16", False), ("133", True), ("135", True))
@@ -398,6 +399,15 @@ def test_caches_hold_valid_short_values_only_and_stay_bounded():
     assert callbuilder._DATES == {"30-08-12": "2012-08-30 "}
     for i in range(CACHE_LIMIT + 10):
         parse(f"A1 1 2 C1 3 4 30-08-12 14:29:21 {i} {i} {i % 1000}\r\n".encode())
-    assert 0 < len(callbuilder._SECONDS) <= CACHE_LIMIT
     assert 0 < len(callbuilder._CAUSES) <= 2 * 1000
+    # Durations have a larger bound: 10,010 of them are all remembered.
+    assert len(callbuilder._SECONDS) > CACHE_LIMIT
+    assert callbuilder.SECONDS_LIMIT == 100_000
+    # Each duration not seen yet is checked by the cache itself: never the invalid ones.
+    seconds = callbuilder._Seconds()
+    assert [seconds[t] for t in ("0", "7", "0007", "9999999")] == [0, 7, 7, 9_999_999]
+    for token in ("10000000", "-1", "1x", "", "\u0663", "1 "):
+        with pytest.raises(KeyError):
+            seconds[token]
+    assert seconds == {"0": 0, "7": 7, "0007": 7, "9999999": 9_999_999}
     assert parse(ODD_LINES[0])[6:9] == (130, 107, "16")

@@ -34,16 +34,36 @@ import json
 from .base import CACHE_LIMIT, IGNORED, MAX_LINE, Item, Rejection, check_line, duration_error
 from .clock import FILL_AFTER, day_times, seconds_of_day
 
-# The caches of valid tokens (rejections are never cached: garbage is endless). They are
-# dicts of strings and ints, which the garbage collector does not track (a set would be
-# walked at each of its collections).
+# The caches of valid tokens for the quick path (rejections are never cached: garbage is
+# endless). The general path (_check_tokens) fills them, durations aside (_Seconds).
+# Dicts of strings, not sets: the garbage collector does not track them.
 # 'DD-MM-YY' -> 'YYYY-MM-DD ' (the calldate up to its time), at most CACHE_LIMIT.
 _DATES: dict[str, str] = {}
 # 'HH:MM:SS' -> itself, at most 86,400.
 _TIMES: dict[str, str] = {}
-# A duration of at most seven ASCII digits (below MAX_DURATION) -> its int, at most
-# CACHE_LIMIT.
-_SECONDS: dict[str, int] = {}
+
+
+class _Seconds(dict):
+    """A duration of at most seven ASCII digits (below MAX_DURATION: no int() needed to
+    know) -> its int, for the quick path. Durations, unlike the other tokens, can be many
+    (a log of long calls): one not seen yet is checked and remembered here, without the
+    general path; anything else raises KeyError, and the general path says why. At most
+    SECONDS_LIMIT (cleared when full): every duration below 100,000 s (27 hours) fits
+    (about 13 MB)."""
+
+    __slots__ = ()
+
+    def __missing__(self, token: str) -> int:
+        if not (len(token) < 8 and token.isdigit() and token.isascii()):
+            raise KeyError(token)
+        if len(self) >= SECONDS_LIMIT:
+            self.clear()  # refills with what is in use
+        seconds = self[token] = int(token)
+        return seconds
+
+
+SECONDS_LIMIT = 100_000
+_SECONDS = _Seconds()
 # A cause of at most three ASCII digits, alone or with the \r of its line's \r\n (the
 # last token of a line keeps it) -> (the cause, whether it is suspect), at most CACHE_LIMIT.
 _CAUSES: dict[str, tuple[str, bool]] = {}
@@ -104,13 +124,8 @@ def _check_tokens(text: str) -> Item | str:
     reason = _bad_number(seiz, talk, cause)
     if reason:
         return reason
-    # Only short values are remembered (a cache of long garbage would grow past bounds).
-    if len(seiz) < 8:
-        _remember(_SECONDS, seiz, int(seiz))
-    if len(talk) < 8:
-        _remember(_SECONDS, talk, int(talk))
     suspect = cause in _SUSPECT_CAUSES
-    if len(cause) < 4:
+    if len(cause) < 4:  # (a cache of long garbage would grow past bounds)
         _remember(_CAUSES, cause, (cause, suspect))
         _remember(_CAUSES, cause + "\r", (cause, suspect))
     return (*tokens, date + time, int(seiz), int(talk), suspect)
