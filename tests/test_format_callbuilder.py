@@ -411,3 +411,17 @@ def test_caches_hold_valid_short_values_only_and_stay_bounded():
             seconds[token]
     assert seconds == {"0": 0, "7": 7, "0007": 7, "9999999": 9_999_999}
     assert parse(ODD_LINES[0])[6:9] == (130, 107, "16")
+
+
+def test_extra_is_what_json_dumps_writes():
+    from mbg.formats.callbuilder import _extra
+
+    numbers = ["", "2345", "+74951234567", "x\"y", "n\\a", "\u0416\u0416", "\u00b2", "\u2028",
+               "a b", "\x7f"] + [f"1{chr(c)}2" for c in range(32)]
+    for cgpn_out in numbers:
+        for cdpn_out in ("4951234567", "+7", "q\"", "\t"):
+            for suspect in (False, True):
+                extra = {"cgpn_out": cgpn_out, "cdpn_out": cdpn_out}
+                if suspect:
+                    extra["suspect"] = True
+                assert _extra(cgpn_out, cdpn_out, suspect) == json.dumps(extra, ensure_ascii=False)

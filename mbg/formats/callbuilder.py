@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 from .base import CACHE_LIMIT, IGNORED, MAX_LINE, Item, Rejection, check_line, duration_error
 from .clock import FILL_AFTER, day_times, seconds_of_day
@@ -68,8 +69,10 @@ _SECONDS = _Seconds()
 # last token of a line keeps it) -> (the cause, whether it is suspect), at most CACHE_LIMIT.
 _CAUSES: dict[str, tuple[str, bool]] = {}
 _SUSPECT_CAUSES = frozenset(("133", "134", "135"))
-# json.dumps(value, ensure_ascii=False), without making an encoder at each call.
+# json.dumps(value, ensure_ascii=False), without making an encoder at each call; what it
+# escapes in a string (nothing else: not even non-ASCII).
 _json = json.JSONEncoder(ensure_ascii=False).encode
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 
 
 def _check_date(token: str) -> str:
@@ -132,10 +135,15 @@ def _check_tokens(text: str) -> Item | str:
 
 
 def _extra(cgpn_out: str, cdpn_out: str, suspect: bool) -> str:
-    extra = {"cgpn_out": cgpn_out, "cdpn_out": cdpn_out}
-    if suspect:
-        extra["suspect"] = True
-    return _json(extra)
+    """``extra`` as json.dumps(..., ensure_ascii=False) writes it; an f-string when there
+    is nothing to escape (a number with '+', a suspect cause)."""
+    if _JSON_ESCAPED.search(cgpn_out) or _JSON_ESCAPED.search(cdpn_out):
+        extra = {"cgpn_out": cgpn_out, "cdpn_out": cdpn_out}
+        if suspect:
+            extra["suspect"] = True
+        return _json(extra)
+    flag = ', "suspect": true' if suspect else ""
+    return f'{{"cgpn_out": "{cgpn_out}", "cdpn_out": "{cdpn_out}"{flag}}}'
 
 
 def parse_callbuilder_line(line: bytes, source: str) -> Item:
