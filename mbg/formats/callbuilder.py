@@ -20,10 +20,12 @@ Decisions where SPEC is silent:
 
 Speed (pipe mode parses blocks of lines): a block is decoded and split into lines by a
 few C calls; each line is split on spaces and each token that needs a check (date, time,
-durations, cause) is one dict lookup among the valid values seen so far. A line with a
-value not seen yet, or anything odd, goes to the general path (``_check_tokens``), which
-gives every rejection reason and remembers the valid values. ``extra`` is one f-string
-when the numbers are digits (nothing to escape), else json.
+durations, cause) is one dict lookup among the valid values seen so far (the \\r of
+\\r\\n stays on the cause, whose cache knows it). A line with a date, time or cause not
+seen yet, or anything odd, goes to the general path (``_check_tokens``), which gives
+every rejection reason and remembers the valid values; a duration not seen yet is checked
+by its cache itself (``_Seconds``). ``extra`` is one f-string when there is nothing to
+escape, else json.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ from .clock import FILL_AFTER, day_times, seconds_of_day
 _DATES: dict[str, str] = {}
 # 'HH:MM:SS' -> itself, at most 86,400.
 _TIMES: dict[str, str] = {}
+
+
+SECONDS_LIMIT = 100_000
 
 
 class _Seconds(dict):
@@ -63,7 +68,6 @@ class _Seconds(dict):
         return seconds
 
 
-SECONDS_LIMIT = 100_000
 _SECONDS = _Seconds()
 # A cause of at most three ASCII digits, alone or with the \r of its line's \r\n (the
 # last token of a line keeps it) -> (the cause, whether it is suspect), at most CACHE_LIMIT.
@@ -207,7 +211,6 @@ def parse_callbuilder_block(block: bytes, records: list[tuple], source: str,
                 others.append((index, text))
                 text = None
             texts.append(text)
-    append = records.append
     dates, times, seconds, causes = _DATES, _TIMES, _SECONDS, _CAUSES
     for index, text in enumerate(texts):
         if text is None:
@@ -240,7 +243,7 @@ def parse_callbuilder_block(block: bytes, records: list[tuple], source: str,
             extra = f'{{"cgpn_out": "{cgpn_out}", "cdpn_out": "{cdpn_out}"}}'
         else:
             extra = _extra(cgpn_out, cdpn_out, suspect)
-        append((
+        records.append((
             source,
             calldate,
             "" if cgpn_in == "-" else cgpn_in,
