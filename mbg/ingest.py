@@ -32,7 +32,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from operator import itemgetter, methodcaller
+from operator import itemgetter
 from pathlib import Path
 
 import apsw
@@ -86,10 +86,11 @@ def group_by_month(records: Iterable[tuple]) -> dict[str, list[tuple]]:
         records = list(records)
     if not records:
         return {}
-    # Usually one month: checked by C-level iteration, no Python code per record.
-    first = records[0][1][:7]
-    if all(map(methodcaller("startswith", first), map(itemgetter(1), records))):
-        return {first: records}
+    # Usually one month: the least and the greatest calldate ('YYYY-MM-DD HH:MM:SS') share
+    # their month, so every calldate between them does too (C-level iteration).
+    month = min(map(itemgetter(1), records))[:7]
+    if max(map(itemgetter(1), records))[:7] == month:
+        return {month: records}
     groups: dict[str, list[tuple]] = {}
     for record in records:
         month = record[1][:7]

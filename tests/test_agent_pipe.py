@@ -483,3 +483,19 @@ def test_ingest_turns_the_garbage_collector_off_meanwhile_only(tmp_path):
         finally:
             gc.enable()
     assert seen == [False, False]
+
+
+def test_records_are_grouped_by_the_month_of_their_calldate():
+    from mbg.ingest import group_by_month
+
+    def rec(calldate: str) -> tuple:
+        return ("pbx", calldate, "1", "2", "", "", 1, 1, "16", "", None)
+
+    one_month = [rec("2009-10-31 23:59:59"), rec("2009-10-01 00:00:00"), rec("2009-10-15 12:00:00")]
+    assert group_by_month(one_month) == {"2009-10": one_month}
+    mixed = [rec("2009-10-31 23:59:59"), rec("2009-11-01 00:00:00"), rec("2009-09-30 23:59:59"),
+             rec("2009-10-01 00:00:00")]
+    assert group_by_month(mixed) == {"2009-10": [mixed[0], mixed[3]], "2009-11": [mixed[1]],
+                                     "2009-09": [mixed[2]]}
+    assert group_by_month(iter(one_month)) == {"2009-10": one_month}
+    assert group_by_month([]) == {}

@@ -7,7 +7,8 @@ about 25 attributes each) are generated with a fixed seed into files; each file 
 to the installed collector as a whole process (``telephony-agent-callbuilder -ports
 "stdin pbx1" -dataset DIR < file``), and its wall time includes start-up, parsing,
 deduplication and storing. The ceiling is the same rows (parsed in this process) bulk
-inserted by apsw executemany (tests.bench.common). Targets, SPEC section 12: callbuilder
+inserted by apsw executemany (tests.bench.common). Each is the best of two runs (the least
+disturbed by the rest of a shared machine). Targets, SPEC section 12: callbuilder
 >= 0.5 of the ceiling, tacacs >= 0.3.
 """
 
@@ -102,16 +103,23 @@ def _collector(name: str) -> str:
     return str(path) if path.exists() else (shutil.which(name) or name)
 
 
-def _run(command: list[str], data_file: Path, dataset: Path, root: Path) -> float:
-    shutil.rmtree(dataset, ignore_errors=True)
-    with open(data_file, "rb") as stdin:
-        start = time.perf_counter()
-        done = subprocess.run(command + ["-dataset", str(dataset), "--root", str(root)],
-                              stdin=stdin, capture_output=True)
-        elapsed = time.perf_counter() - start
-    if done.returncode != 0 or b"rejected 0" not in done.stderr:
-        raise RuntimeError(f"{command[0]} failed: {done.stderr.decode(errors='replace')[-2000:]}")
-    return elapsed
+def _run(command: list[str], data_file: Path, dataset: Path, root: Path,
+         repeat: int = 2) -> float:
+    """Seconds of the collector process reading ``data_file`` into a new dataset: the best
+    of ``repeat`` runs, as for its ceiling (the least disturbed run of each)."""
+    best = float("inf")
+    for _ in range(repeat):
+        shutil.rmtree(dataset, ignore_errors=True)
+        with open(data_file, "rb") as stdin:
+            start = time.perf_counter()
+            done = subprocess.run(command + ["-dataset", str(dataset), "--root", str(root)],
+                                  stdin=stdin, capture_output=True)
+            elapsed = time.perf_counter() - start
+        if done.returncode != 0 or b"rejected 0" not in done.stderr:
+            raise RuntimeError(
+                f"{command[0]} failed: {done.stderr.decode(errors='replace')[-2000:]}")
+        best = min(best, elapsed)
+    return best
 
 
 def run(n: int, workdir: Path) -> list[Figure]:
