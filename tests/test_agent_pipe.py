@@ -499,3 +499,18 @@ def test_records_are_grouped_by_the_month_of_their_calldate():
                                      "2009-09": [mixed[2]]}
     assert group_by_month(iter(one_month)) == {"2009-10": one_month}
     assert group_by_month([]) == {}
+
+
+def test_a_record_refused_when_stored_is_echoed_without_a_line_number(tmp_path, capsys):
+    """A record SQLite refuses at store time no longer knows its line (lineno 0): stderr
+    says when it was rejected instead of 'line 0'."""
+    from mbg.cli.agent import RejectEcho
+    from mbg.formats import Rejection
+
+    echo = RejectEcho(tmp_path / "reject.txt", prefix="callbuilder: ")
+    echo(Rejection("bad time '25:00:00', expected HH:MM:SS", b"x", 7))
+    echo(Rejection("record not storable (TooBigError: string or blob too big)", b"[]", 0))
+    assert capsys.readouterr().err.splitlines() == [
+        "callbuilder: line 7: rejected: bad time '25:00:00', expected HH:MM:SS",
+        "callbuilder: when storing: rejected: record not storable (TooBigError: string or blob "
+        "too big)"]

@@ -56,7 +56,10 @@ class RejectEcho:
     def __call__(self, rejection: Rejection) -> None:
         self.count += 1
         if self.count <= self.limit:
-            click.echo(f"{self.prefix}line {rejection.lineno}: rejected: {rejection.reason}", err=True)
+            # lineno 0: a record SQLite refused when the batch was stored, whose line is
+            # no longer known (the reject file keeps the record itself)
+            where = f"line {rejection.lineno}" if rejection.lineno else "when storing"
+            click.echo(f"{self.prefix}{where}: rejected: {rejection.reason}", err=True)
 
     def close(self) -> None:
         if self.count > self.limit:
