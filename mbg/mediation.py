@@ -212,14 +212,21 @@ def call_from_row(row: tuple | list) -> dict:
     """The call dict ``apply`` takes, from telephony_log's content columns in CALL_FIELDS
     order (the order of mbg.dataset.LOG_COLUMNS); ``extra`` JSON text becomes a dict."""
     call = dict(zip(CALL_FIELDS, row))
-    extra = call["extra"]
-    if isinstance(extra, str):
-        try:
-            extra = json.loads(extra)
-        except ValueError:
-            extra = None
-        call["extra"] = extra if isinstance(extra, dict) else None
+    if isinstance(call["extra"], str):
+        call["extra"] = extra_dict(call["extra"])
     return call
+
+
+def extra_dict(text: str | None) -> dict | None:
+    """The rules' ``extra``: the JSON object of telephony_log.extra, or None (no extra, or
+    text that is not a JSON object: a hand-edited row must not stop a run)."""
+    if not text:
+        return None
+    try:
+        extra = json.loads(text)
+    except ValueError:
+        return None
+    return extra if isinstance(extra, dict) else None
 
 
 def rules_file(mediation_file: Path, rules: str | os.PathLike | None) -> Path | None:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from typing import Any
 import apsw
 
 from . import db
+from .mediation import extra_dict
 from .rating_calls import PlanRegistry, cost_rows, plan_registry, resolve_calls, use_buckets
 from .rating_sql import SqlCosting, sum_amounts
 from .tariffs import Reference
@@ -82,24 +82,27 @@ class RatingResult:
         self.unrated.update(other.unrated)
 
 
-def call_dict(row: tuple) -> dict[str, Any]:
-    """A telephony_log row of the SELECT_CALLS_FULL query as the mediation rules see it."""
+def call_dict(row: tuple, parse_extra: bool = True) -> dict[str, Any]:
+    """A telephony_log row of the SELECT_CALLS_FULL query as the mediation rules see it.
+    ``extra``: mediation.extra_dict, or None unread when ``parse_extra`` is False (no rule
+    reads it: RuleSet.uses_extra)."""
     (log_id, calldate, src, dst, channel, dstchannel, billsec, source, duration, cause, callid,
      extra) = row
     return {"source": source, "calldate": calldate, "src": src, "dst": dst, "channel": channel,
             "dstchannel": dstchannel, "duration": duration, "billsec": billsec, "cause": cause,
-            "callid": callid, "extra": json.loads(extra) if extra else {}}
+            "callid": callid, "extra": extra_dict(extra) if parse_extra else None}
 
 
 def _normalized(rows: Iterable[tuple], rules, unrated: list) -> Iterator[tuple]:
     """SPEC 7.1: each answered call through the rules; skipped and invalid calls go to
     ``unrated`` and are not rated further: they come out with billsec -1, which
     resolve_calls neither rates nor counts as unanswered."""
+    parse_extra = rules.uses_extra
     for row in rows:
         if row[6] <= 0:
             yield row[:7]
             continue
-        outcome = rules.apply(call_dict(row))
+        outcome = rules.apply(call_dict(row, parse_extra))
         if outcome.skipped:
             unrated.append((row[0], "", f"skipped: {outcome.skipped}"))
             yield (row[0], row[1], "", "", "", "", -1)  # counted, no rows

@@ -3,6 +3,8 @@ rule's words, the others are rated on the normalized numbers. Uses med's real ru
 
 from __future__ import annotations
 
+import sqlite3
+
 from mbg import db
 from mbg.mediation import load_rules
 from mbg.rating import force_month, rate_month
@@ -123,3 +125,36 @@ def test_rules_option_overrides_and_a_bad_rules_file_changes_nothing(tmp_path):
     good.write_text(RULES)
     assert mbg("rate", "--force", "2009-10", "--rules", good, "--root", root).exit_code == 0
     assert costs(path)["long"][0][3] == "74951234567"
+
+
+def test_extra_that_is_not_a_json_object_is_no_extra_to_the_rules(tmp_path):
+    """A hand-edited extra (not JSON, or JSON but not an object) reads as no extra, as in
+    `mbg mediate` (mediation.call_from_row); it does not stop the rating run. Rules that
+    never read extra rate the calls the same, without parsing it."""
+    root = setup_root(tmp_path / "r", accounts="A1,x", numbers="111,A1,2009-01-01,",
+                      tariffs="T,,,0.60,1,1,,,", services="phone,,,,T",
+                      subscriptions="A1,phone,2009-01-01,")
+    reads_extra = root / "extra.toml"
+    reads_extra.write_text('chain = ["answer"]\n[rules.answer]\nkind = "skip"\n'
+                           'when = "extra[\'origin\'] == \'answer\'"\n')
+    plain = root / "plain.toml"
+    plain.write_text('chain = ["short"]\n[rules.short]\nkind = "skip"\nwhen = "len(dst) < 3"\n')
+    path = add_calls(root, [call("2009-10-01 10:00:00", "111", "1234", 60, "json"),
+                            call("2009-10-01 10:00:01", "111", "1234", 60, "not json"),
+                            call("2009-10-01 10:00:02", "111", "1234", 60, "a list"),
+                            call("2009-10-01 10:00:03", "111", "1234", 60, "none")])
+    with sqlite3.connect(path) as con:
+        for callid, extra in (("json", '{"origin": "answer"}'), ("not json", "{origin"),
+                              ("a list", '["answer"]'), ("none", None)):
+            con.execute("UPDATE telephony_log SET extra = ? WHERE callid = ?", (extra, callid))
+    con.close()
+    billing = db.connect(root / "data" / "billing.db", "billing", readonly=True)
+    ref = load_reference(billing, 2, "half-up")
+    billing.close()
+    conn = db.connect(path, "dataset")
+    assert force_month(conn, ref, rules=load_rules(reads_extra)).calls == 4
+    assert sorted(costs(path)) == ["a list", "none", "not json"]
+    assert unrated(path) == {"json": [("", "skipped: answer")]}
+    assert force_month(conn, ref, rules=load_rules(plain)).calls == 4
+    conn.close()
+    assert sorted(costs(path)) == ["a list", "json", "none", "not json"]
