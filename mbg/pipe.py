@@ -176,13 +176,13 @@ def _ingest(stream: BinaryIO, parser: LineParser, files: MonthFiles, rejects: Re
             break
         if parse_block is not None:
             # Each line gives one item: a record, or one of the others.
-            stored_before = len(records)
+            records_before = len(records)
             others = parse_block(block, records)
             for index, item in others:
                 if type(item) is Rejection:
                     item.lineno = lineno + index + 1
                 take((item,))
-            lineno += len(records) - stored_before + len(others)
+            lineno += len(records) - records_before + len(others)
         elif feed_block is not None:
             items = feed_block(block, records)
             if items:

@@ -102,7 +102,7 @@ class SimpleLineParser:
     Pipe mode may use ``parse_block(block, records) -> [(index, item)]`` when the format
     has a block parser (``block``: lines joined by ``\\n``; each line gives one item: a
     record appended to ``records``, or another item returned with its 0-based line index
-    in the block; ``lines=block.split(b"\\n")`` may be given if the caller has it).
+    in the block).
     """
 
     def __init__(self, parse, source: str, parse_block=None) -> None:

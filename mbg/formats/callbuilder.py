@@ -167,17 +167,17 @@ def parse_callbuilder_line(line: bytes, source: str) -> Item:
     return item
 
 
-def parse_callbuilder_block(block: bytes, records: list[tuple], source: str,
-                            lines: list[bytes] | None = None) -> list[tuple[int, Item]]:
+def parse_callbuilder_block(block: bytes, records: list[tuple], source: str
+                            ) -> list[tuple[int, Item]]:
     """The lines of ``block`` (joined by ``\\n``, no final ``\\n``): each gives one item,
     a record appended to ``records`` or one of the others, returned as (0-based line index,
-    item). ``lines``: ``block.split(b"\\n")`` if the caller has it already (it is made
-    only when needed: a line rejected, a block checked line by line).
+    item). The block is split into lines of bytes only when needed (a line rejected, a
+    block checked line by line).
 
     Pipe mode parses whole blocks: one decode and one NUL check per block, and no call
     per line; a block with a bad line is checked line by line.
     """
-    raw_lines = lines  # split when needed only
+    raw_lines = None  # block.split(b"\n"), made when needed only
     others: list[tuple[int, Item]] = []
     texts = None
     if b"\x00" not in block:
