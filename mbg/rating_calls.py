@@ -127,7 +127,8 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
     spent = caches.get("spent", ())
     route_cache = ref.route_cache
     route_tariff = ref.route_tariff
-    prefix_lengths = ref.prefix_lengths
+    # dst[head] with a slice made once: dst[:k] would make a slice object per try
+    prefix_slices = tuple(slice(k) for k in ref.prefix_lengths)
     prefixes = ref.prefixes
     account_for = ref.account_for
     registry = plan_registry(ref)
@@ -193,8 +194,8 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
             table = registry.table(route, names)
         # SPEC 7.4: the longest prefix, for every tariff of the call at once (see
         # Reference.rates_at), and with it the plan (PlanRegistry)
-        for k in prefix_lengths:
-            prefix = dst[:k]
+        for head in prefix_slices:
+            prefix = dst[head]
             if prefix in prefixes:
                 break
         else:
