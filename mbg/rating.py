@@ -211,7 +211,7 @@ def rate_month(conn: apsw.Connection, ref: Reference, rules=None, batch_size: in
     """
     new, calls = _count_calls(conn)
     if backlog and new > batch_size and new > calls // 2:
-        return _rate_backlog(conn, ref, rules, on_progress)
+        return _rate_backlog(conn, ref, rules, on_progress, new, calls)
     total = RatingResult()
     caches: dict = {"sql": SqlCosting(conn)}
     select = (SELECT_CALLS_FULL if rules is not None else SELECT_CALLS) + \
@@ -253,17 +253,20 @@ def _write_batch(conn, batch: _Batch, select, batch_size, ref, rules, caches,
 
 
 def _rate_backlog(conn: apsw.Connection, ref: Reference, rules,
-                  on_progress: Callable[[int], None] | None) -> RatingResult:
+                  on_progress: Callable[[int], None] | None, new: int, calls: int
+                  ) -> RatingResult:
     """rate_month of a month whose calls are mostly new (collected or imported in bulk,
     never rated): like force, in one transaction, but keeping what is rated already. One
     transaction lets _clear_new drop the index of new calls while it clears them, which
-    halves that work, and saves a commit per batch; the lock is held as long as a force."""
+    halves that work, and saves a commit per batch; the lock is held as long as a force.
+    ``new`` and ``calls``: _count_calls before the transaction, which only choose how
+    _clear_new works (calls a collector added since change the speed, not the result)."""
     total = RatingResult()
     select = (SELECT_CALLS_FULL if rules is not None else SELECT_CALLS) + \
         " WHERE is_new = 1 ORDER BY calldate, id"
     with _no_gc(), db.write_transaction(conn):
         _rate_in_order(conn, ref, rules, select, total, on_progress, amount=True)
-        _clear_new(conn)
+        _clear_new(conn, new, calls)
     return total
 
 
@@ -311,13 +314,11 @@ def _count_calls(conn: apsw.Connection) -> tuple[int, int]:
                         "(SELECT count(*) FROM telephony_log)").fetchall()[0]
 
 
-def _clear_new(conn: apsw.Connection, new: int | None = None, calls: int | None = None) -> None:
+def _clear_new(conn: apsw.Connection, new: int, calls: int) -> None:
     """is_new = 0 on every call. When most calls are new (a month never rated), dropping
     the index of new calls first and making it again, empty, costs half of updating it
-    row by row; all in the caller's transaction. ``new`` and ``calls``: _count_calls, if
-    the caller has it."""
-    if new is None or calls is None:
-        new, calls = _count_calls(conn)
+    row by row; all in the caller's transaction. ``new`` and ``calls``: _count_calls,
+    which choose the way only."""
     if new > calls // 2:
         conn.execute("DROP INDEX telephony_log_new")
         conn.execute("UPDATE telephony_log SET is_new = 0 WHERE is_new = 1")

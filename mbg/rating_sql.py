@@ -81,6 +81,10 @@ _INSERT_CALL += "(?,?,?,?,?)"
 # The amounts of the cost rows just written (RETURNING would cost more than these):
 # those of the batch's range of log ids, when that range holds no other rows (the usual
 # case: calls arrive in time order, so ids follow calldate), else a lookup per call.
+# RANGE_TOTAL counts and adds them up in one pass; the other two are its exact way when
+# sum() overflows.
+RANGE_TOTAL = ("SELECT count(*), coalesce(sum(amount), 0) FROM main.telephony_cost "
+               "WHERE log_id BETWEEN ?1 AND ?2")
 RANGE_AMOUNTS = "SELECT amount FROM main.telephony_cost WHERE log_id BETWEEN ?1 AND ?2"
 RANGE_ROWS = "SELECT count(*) FROM main.telephony_cost WHERE log_id BETWEEN ?1 AND ?2"
 BATCH_AMOUNTS = ("SELECT t.amount FROM temp.rating_calls c "
@@ -100,9 +104,13 @@ def sum_amounts(conn: apsw.Connection, amounts: str, bindings: tuple = ()) -> in
 def batch_amount(conn: apsw.Connection, rows: int) -> int:
     """The total of the ``rows`` cost rows just written for the calls of temp.rating_calls."""
     lo, hi = conn.execute("SELECT min(log_id), max(log_id) FROM temp.rating_calls").fetchall()[0]
-    if conn.execute(RANGE_ROWS, (lo, hi)).fetchall()[0][0] == rows:
-        return sum_amounts(conn, RANGE_AMOUNTS, (lo, hi))
-    return sum_amounts(conn, BATCH_AMOUNTS)
+    try:
+        count, total = conn.execute(RANGE_TOTAL, (lo, hi)).fetchall()[0]
+    except apsw.SQLError:  # integer overflow (see sum_amounts)
+        count, total = conn.execute(RANGE_ROWS, (lo, hi)).fetchall()[0][0], None
+    if count != rows:
+        return sum_amounts(conn, BATCH_AMOUNTS)
+    return total if total is not None else sum_amounts(conn, RANGE_AMOUNTS, (lo, hi))
 
 
 def rate_fits(rate: Rate) -> bool:

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from mbg import db
 from mbg.rating import force_month, rate_month
 from mbg.rating_sql import MAX_BILLSEC
+from mbg.tariffs import load_reference
 
 from .rating_helpers import (add_calls, amounts, call, costs, mbg, query, reference, results,
                              setup_root)
@@ -96,6 +97,10 @@ def test_a_cost_row_left_from_before_is_replaced_not_doubled(tmp_path):
     # P's rates here have no bucket left to change: the same rows, not twice as many
     assert query(path, "SELECT count(*), sum(amount) FROM telephony_cost WHERE tariff = 'P'") \
         == before
+    # the run's total is of the calls it rated, not of the range of ids they span
+    (rows, total), = query(path, "SELECT count(*), sum(amount) FROM telephony_cost "
+                                 "WHERE log_id % 2 = 0")
+    assert f"{rows} costs {total / 100:.2f}," in result.output, result.output
 
 
 def test_force_of_a_month_never_rated_keeps_the_index_of_new_calls(tmp_path):
@@ -129,6 +134,35 @@ def test_a_month_total_past_2_63_minor_units_is_still_exact(tmp_path):
     assert amounts(path) == {"a": 9 * 10**18, "b": 9 * 10**18}
     status = mbg("status", "2009-10", "--root", root)
     assert status.exit_code == 0 and "18000000000000.000000" in status.output
+
+
+def test_a_run_total_past_2_63_of_rows_priced_by_sqlite_is_exact(tmp_path):
+    """Each amount fits SQLite's integers (so SQLite prices the calls), their sum does not:
+    the total of a batch, of a backlog and of a force is added up exactly all the same."""
+    root = setup_root(tmp_path / "r", settings="money_decimals = 0\n", accounts="A1,x",
+                      tariffs="T,,out,2000000000,1,1,0,0,", routes="ch*,T")
+    one = MAX_BILLSEC * 2_000_000_000 // 60  # 33,333,333,333,333,333 each, 300 calls
+    path = add_calls(root, [call(f"2009-10-05 10:{i // 60:02d}:{i % 60:02d}", "1", "2",
+                                 MAX_BILLSEC, f"c{i}", dstchannel="ch1") for i in range(300)])
+    assert 300 * one > 2**63
+    result = mbg("rate", "2009-10", "--root", root)  # one batch
+    assert result.exit_code == 0, result.output
+    assert f"300 costs {300 * one}," in result.output, result.output
+    for backlog in (True, False):  # a backlog (one transaction), or batches of 100
+        with sqlite3.connect(path) as con:
+            con.execute("DELETE FROM telephony_cost")
+            con.execute("UPDATE telephony_log SET is_new = 1")
+        con.close()
+        billing = db.connect(root / "data" / "billing.db", "billing", readonly=True)
+        ref = load_reference(billing, 0, "half-up")  # money_decimals = 0
+        billing.close()
+        conn = db.connect(path, "dataset")
+        rated = rate_month(conn, ref, batch_size=100, backlog=backlog)
+        conn.close()
+        assert (rated.costs, rated.amount) == (300, 300 * one)
+    result = mbg("rate", "--force", "2009-10", "--root", root)
+    assert f"300 costs {300 * one}," in result.output, result.output
+    assert set(amounts(path).values()) == {one}
 
 
 def test_a_price_of_more_than_28_digits_is_exact(tmp_path):
