@@ -7,22 +7,25 @@ to 1,000,000 calls. Incremental is ``rate_month`` of the month straight after
 collection (every call new: a backlog, rated in one transaction), and again in batches
 of 200,000 as when fewer calls are new (``backlog=False``; no target, for comparison).
 Force is timed on the month the incremental run rated, and on a copy never rated (every
-call new, as straight after collection). Each timed run loads the reference data
-afresh, as a rating process does (rates and plans are made as calls need them). The data
-is fixed: prefixes from a seeded random generator, calls from integer hashes of their
-number inside SQLite.
+call new, as straight after collection), and once more with the Python resolving of each
+chunk replayed from the force run (SQLite's part alone: the bound of any work on the
+Python side). Each timed run loads the reference data afresh, as a rating process does
+(rates and plans are made as calls need them), but the replayed one, which needs the
+plans of the run it replays. The data is fixed: prefixes from a seeded random generator,
+calls from integer hashes of their number inside SQLite.
 
     python -m tests.bench rate [--n 1000000]
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import random
 import time
 from pathlib import Path
 
-from mbg import db
+from mbg import db, rating
 from mbg.rating import SELECT_CALLS, INSERT_COST, force_month, rate_month
 from mbg.rating_calls import resolve_calls
 from mbg.tariffs import load_reference
@@ -89,6 +92,40 @@ def make_month(path: Path, n: int) -> None:
     conn.close()
 
 
+class _Replay:
+    """resolve_calls of mbg.rating recording its results, then replaying them in order."""
+
+    def __init__(self) -> None:
+        self.recording = True
+        self.results: list = []
+        self.next = 0
+
+    def __call__(self, rows, ref, unrated, caches, tally, with_buckets):
+        if self.recording:
+            start = len(unrated), tally[0], len(with_buckets)
+            out = resolve_calls(rows, ref, unrated, caches, tally, with_buckets)
+            self.results.append((unrated[start[0]:], tally[0] - start[1],
+                                 with_buckets[start[2]:], out))
+            return out
+        more_unrated, unanswered, more_with_buckets, out = self.results[self.next]
+        self.next += 1
+        unrated.extend(more_unrated)
+        tally[0] += unanswered
+        with_buckets.extend(more_with_buckets)
+        return out
+
+
+@contextlib.contextmanager
+def replayed_resolve():
+    """mbg.rating's resolve_calls replaced by a _Replay for the time of the block."""
+    replay = _Replay()
+    rating.resolve_calls = replay
+    try:
+        yield replay
+    finally:
+        rating.resolve_calls = resolve_calls
+
+
 def run(n: int, workdir: Path) -> list[Figure]:
     billing_path = workdir / "billing.db"
     make_billing(billing_path)
@@ -104,14 +141,15 @@ def run(n: int, workdir: Path) -> list[Figure]:
     billing = db.connect(billing_path, "billing", readonly=True)
     load_s, ref = timed(load_reference, billing, 2, "half-up")
 
-    def rating_run(rate, path: Path, **options):
+    def rating_run(rate, path: Path, ref=None, **options):
         """(seconds, result, CPU seconds) of one run as a rating process makes it: the
         reference data loaded afresh (rates and plans are made as calls need them, so a
-        Reference shared between runs would let the later ones skip that work)."""
+        Reference shared between runs would let the later ones skip that work), unless
+        ``ref`` is given."""
         conn = db.connect(path, "dataset")
         cpu = time.process_time()
         seconds, result = timed(
-            lambda: rate(conn, load_reference(billing, 2, "half-up"), **options))
+            lambda: rate(conn, ref or load_reference(billing, 2, "half-up"), **options))
         cpu = time.process_time() - cpu
         conn.close()
         return seconds, result, cpu
@@ -122,6 +160,15 @@ def run(n: int, workdir: Path) -> list[Figure]:
     batches_s, batches, _ = rating_run(rate_month, in_batches, backlog=False)
     incremental_s, inc, _ = rating_run(rate_month, month_path)
     force_s, forced, force_cpu = rating_run(force_month, month_path)
+    # What SQLite's part of force costs alone (reading, pricing, writing, clearing is_new):
+    # the same force with every chunk's resolve_calls replayed from a run just made, so
+    # the bound of any work on the Python side
+    forced_ref = load_reference(billing, 2, "half-up")
+    with replayed_resolve() as replay:
+        replay.recording = True
+        rating_run(force_month, month_path, forced_ref)
+        replay.recording = False
+        sql_part_s, sql_part, _ = rating_run(force_month, month_path, forced_ref)
     billing.close()
     conn = db.connect(month_path, "dataset")
     cost_rows = conn.execute("SELECT count(*) FROM telephony_cost").fetchall()[0][0]
@@ -136,7 +183,7 @@ def run(n: int, workdir: Path) -> list[Figure]:
     gc.enable()
     assert inc.calls == n and forced.calls == n and forced.costs == inc.costs == cost_rows
     assert (fresh.costs, fresh.amount) == (forced.costs, forced.amount) == \
-        (batches.costs, batches.amount)
+        (batches.costs, batches.amount) == (sql_part.costs, sql_part.amount)
 
     # The ceiling: the same number of cost rows per call, bulk-inserted in one transaction.
     sample_calls = min(n, 200_000)
@@ -161,5 +208,7 @@ def run(n: int, workdir: Path) -> list[Figure]:
         Figure("force time for 1,000,000 calls never rated", fresh_s * 1_000_000 / n, "s",
                None, "<= 10 s", fresh_s * 1_000_000 / n <= 10),
         Figure("force CPU time of this process", force_cpu, "s"),
+        Figure("force with resolving replayed (SQLite)", n / sql_part_s, "calls/s",
+               ceiling_calls),
         Figure("resolving calls alone, in memory (CPU)", len(in_memory) / loop_cpu, "calls/s"),
     ]
