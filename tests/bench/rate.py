@@ -165,8 +165,7 @@ def run(n: int, workdir: Path) -> list[Figure]:
     # the bound of any work on the Python side
     forced_ref = load_reference(billing, 2, "half-up")
     with replayed_resolve() as replay:
-        replay.recording = True
-        rating_run(force_month, month_path, forced_ref)
+        rating_run(force_month, month_path, forced_ref)  # recording
         replay.recording = False
         sql_part_s, sql_part, _ = rating_run(force_month, month_path, forced_ref)
     billing.close()
