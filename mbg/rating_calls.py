@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .tariffs import Rate, Reference, billed_seconds
+from .tariffs import PREFIX_HEAD, Rate, Reference, billed_seconds
 
 _MISSING = object()
 
@@ -118,8 +118,9 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
     This is the hot loop, written for speed: the month's day-independent answers first
     (MonthView; for a number with the same account and plan tariffs all month, one lookup
     gives both and the account's plan tables), a cache per (number, channel, day) or
-    (account, day) for the numbers and plans that change during the month, one walk over
-    the union of prefixes for all tariffs of a call, and one table lookup for its plan.
+    (account, day) for the numbers and plans that change during the month, the longest
+    prefix for all tariffs of a call at once from one lookup of the number's first digits
+    (Reference.head_entry), and one table lookup for its plan.
     """
     accounts = caches.setdefault("accounts", {})
     day_plans = caches.setdefault("plans", {})
@@ -127,8 +128,9 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
     spent = caches.get("spent", ())
     route_cache = ref.route_cache
     route_tariff = ref.route_tariff
-    # dst[head] with a slice made once: dst[:k] would make a slice object per try
-    prefix_slices = tuple(slice(k) for k in ref.prefix_lengths)
+    head_of = slice(PREFIX_HEAD)  # dst[head_of]: dst[:PREFIX_HEAD] makes a slice a call
+    heads = ref.heads
+    head_entry = ref.head_entry
     prefixes = ref.prefixes
     account_for = ref.account_for
     registry = plan_registry(ref)
@@ -193,13 +195,18 @@ def resolve_calls(rows: Iterable[tuple], ref: Reference, unrated: list, caches: 
                 continue
             table = registry.table(route, names)
         # SPEC 7.4: the longest prefix, for every tariff of the call at once (see
-        # Reference.rates_at), and with it the plan (PlanRegistry)
-        for head in prefix_slices:
-            prefix = dst[head]
-            if prefix in prefixes:
-                break
-        else:
-            prefix = None
+        # Reference.rates_at), and with it the plan (PlanRegistry). As
+        # Reference.longest_prefix: the entry of the number's head, and a try for each
+        # longer prefix starting with it.
+        found = heads.get(dst[head_of])
+        if found is None:
+            found = head_entry(dst[head_of])
+        prefix, longer = found
+        if longer:  # most heads start no longer prefix
+            for cut in longer:
+                if dst[cut] in prefixes:
+                    prefix = dst[cut]
+                    break
         entry = table.get(prefix)
         if entry is None:
             entry = plan_for(prefix, names, route)

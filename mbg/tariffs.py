@@ -27,6 +27,11 @@ from .errors import InputError
 
 ROUNDERS = ("half-up", "half-even", "up", "down")
 ROUTE_CACHE_LIMIT = 100_000
+# The longest prefix of a called number is found from its first PREFIX_HEAD characters
+# (Reference.head_entry): one lookup, plus a try for each length of the prefixes longer
+# than that which start with them. 5: the most digits whose heads all fit the cache
+# (ROUTE_CACHE_LIMIT); fewer leave more heads with longer prefixes to try.
+PREFIX_HEAD = 5
 
 
 def round_fraction(numerator: int, denominator: int, rounding: str) -> int:
@@ -211,6 +216,12 @@ class Reference:
     # every prefix of every tariff, and the lengths present, longest first
     prefixes: set[str] = field(default_factory=set)
     prefix_lengths: tuple[int, ...] = ()
+    # a number's first PREFIX_HEAD characters -> head_entry, for the heads met
+    heads: dict[str, tuple[str | None, tuple[slice, ...]]] = field(default_factory=dict,
+                                                                    repr=False)
+    # a head -> slices of the lengths of the prefixes longer than it that start with it,
+    # longest first (heads without such prefixes are absent)
+    deeper: dict[str, tuple[slice, ...]] = field(default_factory=dict, repr=False)
     # union prefix (None: no prefix matches) -> its rates (rates_at), made on demand
     resolved: dict[str | None, dict[str, tuple | None]] = field(default_factory=dict, repr=False)
     # the plans made from these rates by rating (rating_calls.plan_registry)
@@ -219,6 +230,35 @@ class Reference:
     def __post_init__(self) -> None:
         self.prefixes = {p for t in self.tariffs.values() for p in t.rows}
         self.prefix_lengths = tuple(sorted({len(p) for p in self.prefixes}, reverse=True))
+        longer: dict[str, set[int]] = {}
+        for prefix in self.prefixes:
+            if len(prefix) > PREFIX_HEAD:
+                longer.setdefault(prefix[:PREFIX_HEAD], set()).add(len(prefix))
+        self.deeper = {head: tuple(slice(k) for k in sorted(lengths, reverse=True))
+                       for head, lengths in longer.items()}
+
+    def head_entry(self, head: str) -> tuple[str | None, tuple[slice, ...]]:
+        """For the numbers whose first PREFIX_HEAD characters are ``head`` (or which are
+        ``head``, when shorter): their longest prefix of at most PREFIX_HEAD characters
+        (None: none), and the slices to try, longest first, for a longer one (a prefix
+        longer than the head that a number starts with starts with its head). Remembered
+        in ``heads``, at most ROUTE_CACHE_LIMIT of them."""
+        if len(self.heads) >= ROUTE_CACHE_LIMIT:
+            self.heads.clear()  # refills with the heads in use
+        short = next((head[:k] for k in self.prefix_lengths
+                      if k <= PREFIX_HEAD and head[:k] in self.prefixes), None)
+        entry = self.heads[head] = (short, self.deeper.get(head, ()))
+        return entry
+
+    def longest_prefix(self, number: str) -> str | None:
+        """The longest prefix of ``number`` among all tariffs' prefixes (None: none), as
+        the rating loop finds it (inline, rating_calls.resolve_calls)."""
+        head = number[:PREFIX_HEAD]
+        short, longer = self.heads.get(head) or self.head_entry(head)
+        for cut in longer:
+            if number[cut] in self.prefixes:
+                return number[cut]
+        return short
 
     def rates_at(self, prefix: str | None) -> dict[str, tuple | None]:
         """A dict tariff -> Rate.hot (None: no rate) for the numbers whose longest prefix

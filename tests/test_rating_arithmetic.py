@@ -313,6 +313,72 @@ def test_longest_prefix_of_many_tariffs_equals_brute_force(tmp_path):
                 assert got[(c[9], name)] == best, (c[3], name)
 
 
+def _nested_prefixes(rng: random.Random, count: int) -> set[str]:
+    """Prefixes of 1 to 9 characters over a two-letter alphabet: many nest, and many are
+    longer than the head the rating loop looks up first (tariffs.PREFIX_HEAD)."""
+    return {"".join(rng.choice("78") for _ in range(rng.randrange(1, 10))) for _ in range(count)}
+
+
+def _numbers_under(rng: random.Random, prefixes: set[str], count: int) -> list[str]:
+    """Half of them a prefix plus up to four more characters, half random (0 to 12)."""
+    ordered = sorted(prefixes)
+    return [rng.choice(ordered) + "".join(rng.choice("78") for _ in range(rng.randrange(0, 5)))
+            if i % 2 else "".join(rng.choice("78") for _ in range(rng.randrange(0, 13)))
+            for i in range(count)]
+
+
+def test_longest_prefix_longer_than_the_head_equals_brute_force(tmp_path):
+    """Prefixes up to 9 characters nested under shorter ones, in two tariffs: every cost
+    row has the longest prefix of its tariff (the loop finds the longest of all tariffs'
+    prefixes from the number's first characters, then tries the longer ones)."""
+    rng = random.Random(8)
+    prefixes = {"T": _nested_prefixes(rng, 150) | {""}, "U": _nested_prefixes(rng, 150)}
+    tariff_rows = [f"{name},{p},,0.60,1,1,,," for name, mine in prefixes.items()
+                   for p in sorted(mine)]
+    root = setup_root(tmp_path / "r", accounts="A1,x", numbers=f"{A1},A1,2009-01-01,",
+                      tariffs="\n".join(tariff_rows), services="t,,,,T\nu,,,,U",
+                      subscriptions="A1,t,2009-01-01,\nA1,u,2009-01-01,")
+    numbers = _numbers_under(rng, prefixes["T"] | prefixes["U"], 2000)
+    assert sum(len(n) > 5 for n in numbers) > 1000
+    calls = [call(f"2009-10-08 {i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}", A1, number,
+                  60, f"c{i}") for i, number in enumerate(numbers)]
+    path = add_calls(root, calls)
+    rate(root)
+    got = {(callid, r[0]): r[2] for callid, rows in costs(path).items() for r in rows}
+    missing = {(callid, t) for callid, rows in unrated(path).items() for t, reason in rows
+               if reason == "no rate"}
+    deep = 0
+    for c in calls:
+        for name, mine in prefixes.items():
+            best = max((p for p in mine if c[3].startswith(p)), key=len, default=None)
+            if best is None:
+                assert (c[9], name) in missing
+            else:
+                assert got[(c[9], name)] == best, (c[3], name)
+                deep += len(best) > 5
+    assert deep > 300  # many calls rated under a prefix longer than the head
+
+
+def test_reference_longest_prefix_equals_brute_force(tmp_path, monkeypatch):
+    """Reference.longest_prefix, the loop's way, with a cache of heads so small that it is
+    cleared again and again; numbers shorter than the head, and not digits, too."""
+    from mbg import tariffs
+
+    from .rating_helpers import reference
+
+    rng = random.Random(9)
+    prefixes = _nested_prefixes(rng, 300) | {"+7", "+7495", "+74951234"}
+    root = setup_root(tmp_path / "r", tariffs="\n".join(f"T,{p},,0.60,1,1,,,"
+                                                        for p in sorted(prefixes)))
+    monkeypatch.setattr(tariffs, "ROUTE_CACHE_LIMIT", 7)
+    ref = reference(root)
+    numbers = _numbers_under(rng, prefixes, 3000) + ["", "+", "+7", "+749512345", "x7"]
+    for number in numbers:
+        best = max((p for p in prefixes if number.startswith(p)), key=len, default=None)
+        assert ref.longest_prefix(number) == best, number
+    assert 0 < len(ref.heads) <= 7
+
+
 def test_account_by_src_else_channel_when_either_changes_mid_month(tmp_path):
     root = setup_root(
         tmp_path / "r",
