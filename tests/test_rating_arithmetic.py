@@ -301,9 +301,16 @@ def test_longest_prefix_of_many_tariffs_equals_brute_force(tmp_path):
              for i in range(1500)]
     path = add_calls(root, calls)
     rate(root)
+    _assert_longest_prefixes(path, calls, prefixes)
+
+
+def _assert_longest_prefixes(path, calls: list[tuple], prefixes: dict[str, set[str]]) -> int:
+    """Each call's cost row of each tariff has the tariff's longest prefix of the number,
+    by brute force, or 'no rate' when it has none. Returns how many are longer than 5."""
     got = {(callid, r[0]): r[2] for callid, rows in costs(path).items() for r in rows}
     missing = {(callid, t) for callid, rows in unrated(path).items() for t, reason in rows
                if reason == "no rate"}
+    longer = 0
     for c in calls:
         for name, mine in prefixes.items():
             best = max((p for p in mine if c[3].startswith(p)), key=len, default=None)
@@ -311,6 +318,8 @@ def test_longest_prefix_of_many_tariffs_equals_brute_force(tmp_path):
                 assert (c[9], name) in missing
             else:
                 assert got[(c[9], name)] == best, (c[3], name)
+                longer += len(best) > 5
+    return longer
 
 
 def _nested_prefixes(rng: random.Random, count: int) -> set[str]:
@@ -344,19 +353,8 @@ def test_longest_prefix_longer_than_the_head_equals_brute_force(tmp_path):
                   60, f"c{i}") for i, number in enumerate(numbers)]
     path = add_calls(root, calls)
     rate(root)
-    got = {(callid, r[0]): r[2] for callid, rows in costs(path).items() for r in rows}
-    missing = {(callid, t) for callid, rows in unrated(path).items() for t, reason in rows
-               if reason == "no rate"}
-    deep = 0
-    for c in calls:
-        for name, mine in prefixes.items():
-            best = max((p for p in mine if c[3].startswith(p)), key=len, default=None)
-            if best is None:
-                assert (c[9], name) in missing
-            else:
-                assert got[(c[9], name)] == best, (c[3], name)
-                deep += len(best) > 5
-    assert deep > 300  # many calls rated under a prefix longer than the head
+    # many calls rated under a prefix longer than the head
+    assert _assert_longest_prefixes(path, calls, prefixes) > 300
 
 
 def test_reference_longest_prefix_equals_brute_force(tmp_path, monkeypatch):
